@@ -1,0 +1,58 @@
+"""UTC handling shared by writes and joins: every event time is stored as a UTC instant."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, DateType, TimestampNTZType, TimestampType
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+TIME_TYPES = (TimestampType, TimestampNTZType, DateType)
+
+
+def is_time_type(dtype: DataType) -> bool:
+    """True for the column types accepted as event or spine times."""
+    return isinstance(dtype, TIME_TYPES)
+
+
+def utc_instant(column: Column, dtype: DataType) -> Column:
+    """Turn a date / timestamp / timestamp_ntz column into a UTC instant (TimestampType).
+
+    Dates become midnight UTC and wall-clock ``timestamp_ntz`` values are read as UTC, so
+    the result never depends on the session time zone.
+    """
+    if isinstance(dtype, TimestampType):
+        return column
+    if isinstance(dtype, DateType):
+        return F.timestamp_seconds(F.unix_date(column).cast("long") * F.lit(86400))
+    if isinstance(dtype, TimestampNTZType):
+        return F.from_utc_timestamp(column.cast("timestamp"), F.current_timezone())
+    raise TypeError(f"not a time type: {dtype.simpleString()}")
+
+
+def to_utc_datetime(value: datetime | date) -> datetime:
+    """A Python datetime/date as an aware UTC datetime; naive values are taken as UTC."""
+    if not isinstance(value, datetime):
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        raise TypeError(f"expected a datetime or date, got {type(value).__name__}: {value!r}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def utc_micros(value: datetime | date) -> int:
+    """Microseconds since the Unix epoch of a datetime/date (naive values are UTC)."""
+    return (to_utc_datetime(value) - _EPOCH) // timedelta(microseconds=1)
+
+
+def utc_literal(value: datetime | date) -> Column:
+    """A TimestampType literal for a Python datetime, independent of the session time zone."""
+    return F.timestamp_micros(F.lit(utc_micros(value)))
+
+
+def utc_sql_literal(value: datetime | date) -> str:
+    """SQL text for the same instant, for Delta ``replaceWhere`` predicates."""
+    return f"timestamp_micros({utc_micros(value)})"

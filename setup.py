@@ -1,0 +1,46 @@
+"""Packaging for seeknal-spark."""
+
+from setuptools import find_packages, setup
+
+# Spark 4.0.x with its matching Delta release (Databricks Runtime 17.x ships Spark 4.0).
+SPARK = "pyspark==4.0.1"
+DELTA = "delta-spark==4.0.1"
+
+setup(
+    name="seeknal-spark",
+    version="0.1.0",
+    description="Spark feature store: feature groups on versioned Delta tables, "
+    "point-in-time training data and online serving without training-serving skew.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["seeknal_spark", "seeknal_spark.*"]),
+    package_data={"seeknal_spark": ["py.typed"]},
+    install_requires=[
+        SPARK,
+        DELTA,
+        "pyarrow>=15",
+        "pandas>=2.2,<3",
+        "numpy>=1.26",
+        "PyYAML>=6.0",
+    ],
+    extras_require={
+        "redis": ["redis>=5.0"],
+        "ml": ["scikit-learn>=1.4"],
+        "test": [
+            "redis>=5.0",
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "scipy>=1.12",
+            "scikit-learn>=1.4",
+            "ruff>=0.6",
+            "mypy>=1.10",
+            "types-PyYAML",
+            "pandas-stubs>=2.2,<3",
+            "wheel",
+        ],
+    },
+    entry_points={"console_scripts": ["seeknal-spark=seeknal_spark.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3", "Topic :: Database"],
+)

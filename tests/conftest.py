@@ -1,0 +1,47 @@
+"""Shared fixtures: one local Spark session with Delta for the whole run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from seeknal_spark.session import configure_builder
+
+os.environ.setdefault("TZ", "UTC")
+os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", "python3"))
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """A session-scoped local[2] Spark with Delta, UTC, UI off, few shuffle partitions."""
+    warehouse = tempfile.mkdtemp(prefix="seeknal-warehouse-")
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("seeknal-tests")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.warehouse.dir", warehouse)
+        .config("spark.driver.memory", "2g")
+        .config("spark.databricks.delta.snapshotPartitions", "1")
+        .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "2")
+        .config("spark.databricks.delta.delete.deletionVectors.persistent", "false")
+    )
+    session = configure_builder(builder).getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+    shutil.rmtree(warehouse, ignore_errors=True)
+
+
+@pytest.fixture()
+def store_path(tmp_path: Path) -> str:
+    """A fresh folder for a FeatureStore root."""
+    return str(tmp_path / "store")
