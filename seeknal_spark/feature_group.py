@@ -109,7 +109,8 @@ class FeatureGroup:
         entity: Entity,
         event_time_col: str,
         transform: Transform,
-        features: Mapping[str, DataType | str] | Sequence[Feature | tuple[str, DataType | str]]
+        features: Mapping[str, DataType | str]
+        | Sequence[Feature | tuple[str, DataType | str]]
         | None = None,
         ttl: timedelta | None = None,
         *,
@@ -200,7 +201,9 @@ class FeatureGroup:
         return self.store
 
     # -- compute -------------------------------------------------------------------------
-    def _resolve_input(self, spark: SparkSession, input_name: str, source: InputSource) -> DataFrame:
+    def _resolve_input(
+        self, spark: SparkSession, input_name: str, source: InputSource
+    ) -> DataFrame:
         if isinstance(source, DataFrame):
             return source
         if callable(source):
@@ -249,7 +252,11 @@ class FeatureGroup:
                     f"(inputs available as {{{', '.join(frames)}}}): {exc}"
                 ) from exc
         params = inspect.signature(self.transform).parameters
-        extra = {"spark": spark, "window_start": window_start, "window_end": window_end}
+        extra: dict[str, Any] = {
+            "spark": spark,
+            "window_start": window_start,
+            "window_end": window_end,
+        }
         kwargs: dict[str, Any] = dict(frames)
         accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         for key, value in extra.items():
@@ -456,7 +463,9 @@ class FeatureGroup:
             frame = checked
             exists = store.table_exists(self.name, version)
             if mode == "merge" and exists:
-                frame = _merge_window(store.read_table(self.name, version), checked, self, condition)
+                frame = _merge_window(
+                    store.read_table(self.name, version), checked, self, condition
+                )
             writer = frame.write.format("delta").option("userMetadata", metadata)
             if mode == "append":
                 writer = writer.mode("append")
@@ -486,7 +495,12 @@ class FeatureGroup:
         delta_version = store.current_table_version(self.name, version)
         logger.info(
             "wrote %s/%s window [%s, %s) mode=%s as Delta version %d",
-            self.name, version, start, end, mode, delta_version,
+            self.name,
+            version,
+            start,
+            end,
+            mode,
+            delta_version,
         )
         return WriteResult(
             feature_group=self.name,
@@ -509,7 +523,9 @@ class FeatureGroup:
                 .otherwise(F.col(column))
                 .alias(column)
             )
-        others = [F.col(c) for c in rows.columns if c not in {*self.entity.join_keys, self.event_time_col}]
+        others = [
+            F.col(c) for c in rows.columns if c not in {*self.entity.join_keys, self.event_time_col}
+        ]
         return rows.select(*guarded, *others)
 
     # -- read ----------------------------------------------------------------------------
@@ -528,7 +544,9 @@ class FeatureGroup:
         return frame if include_metadata else frame.drop(WRITE_TIME_COL)
 
 
-def _merge_window(existing: DataFrame, incoming: DataFrame, fg: FeatureGroup, condition: str) -> DataFrame:
+def _merge_window(
+    existing: DataFrame, incoming: DataFrame, fg: FeatureGroup, condition: str
+) -> DataFrame:
     """The window's rows after upserting ``incoming`` on (join keys, event time)."""
     on = [*fg.entity.join_keys, fg.event_time_col]
     kept = existing.where(F.expr(condition)).join(incoming.select(*on).distinct(), on, "left_anti")

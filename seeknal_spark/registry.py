@@ -86,15 +86,16 @@ class FeatureGroupDefinition:
         """What makes ``other`` a different schema/logic than this definition."""
         problems = []
         if self.transform_hash != other.transform_hash:
-            problems.append(
-                f"transform hash {other.transform_hash[:12]} != registered {self.transform_hash[:12]}"
-            )
+            new_hash, old_hash = other.transform_hash[:12], self.transform_hash[:12]
+            problems.append(f"transform hash {new_hash} != registered {old_hash}")
         if self.schema_json() != other.schema_json():
             old = ", ".join(map(str, self.features))
             new = ", ".join(map(str, other.features))
             problems.append(f"features [{new}] != registered [{old}]")
         if self.join_keys != other.join_keys:
-            problems.append(f"join keys {list(other.join_keys)} != registered {list(self.join_keys)}")
+            problems.append(
+                f"join keys {list(other.join_keys)} != registered {list(self.join_keys)}"
+            )
         if self.event_time_col != other.event_time_col:
             problems.append(
                 f"event time column {other.event_time_col!r} != registered {self.event_time_col!r}"

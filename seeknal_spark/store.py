@@ -240,8 +240,10 @@ class FeatureStore:
             return reader.load(location)
         except Exception as exc:
             text = str(exc)
-            if "VersionNotFound" in text or "DELTA_VERSION_NOT_FOUND" in text or (
-                "TIMESTAMP" in text.upper() and "DELTA" in text.upper()
+            if (
+                "VersionNotFound" in text
+                or "DELTA_VERSION_NOT_FOUND" in text
+                or ("TIMESTAMP" in text.upper() and "DELTA" in text.upper())
             ):
                 raise NotFoundError(
                     f"feature group {group!r} version {version!r} has no Delta table version "

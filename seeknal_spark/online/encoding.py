@@ -135,7 +135,9 @@ def decoder_for(dtype: T.DataType) -> Converter | None:
         return lambda v: {kc(k): None if x is None else vc(x) for k, x in v}
     if isinstance(dtype, T.StructType):
         convs = [(f.name, decoder_for(f.dataType) or _identity) for f in dtype.fields]
-        return lambda v: {n: None if x is None else c(x) for (n, c), x in zip(convs, v)}
+        return lambda v: {
+            n: None if x is None else c(x) for (n, c), x in zip(convs, v, strict=True)
+        }
     return None
 
 
@@ -165,10 +167,12 @@ def arrow_to_json_values(array: pa.Array | pa.ChunkedArray, dtype: T.DataType) -
         arr = array
         if pa.types.is_timestamp(arr.type) and arr.type.unit != "us":
             arr = arr.cast(pa.timestamp("us", tz=arr.type.tz))
-        return arr.cast(pa.int64()).to_pylist()
+        ints: list[Any] = arr.cast(pa.int64()).to_pylist()
+        return ints
     if isinstance(dtype, T.DateType):
-        return array.cast(pa.int32()).to_pylist()
-    values = array.to_pylist()
+        days: list[Any] = array.cast(pa.int32()).to_pylist()
+        return days
+    values: list[Any] = array.to_pylist()
     conv = encoder_for(dtype)
     if conv is None:
         return values
@@ -242,21 +246,20 @@ class ValueCodec:
         # Floats need no conversion on the way back: JSON always reads "1.0" as float.
         self._dec = [
             None if isinstance(t, (T.FloatType, T.DoubleType)) else d
-            for t, d in zip(self.types, self._dec)
+            for t, d in zip(self.types, self._dec, strict=True)
         ]
         self._plain_decode = all(d is None for d in self._dec)
 
     def encode(self, values: Sequence[Any]) -> str:
         """Encode one row of Python feature values."""
-        out = [None if v is None or c is None else c(v) for v, c in zip(values, self._enc)]
-        # Plain values (c is None) were dropped above; put them back.
-        out = [v if c is None else o for v, c, o in zip(values, self._enc, out)]
-        return _dumps(out)
+        return _dumps(
+            [v if c is None or v is None else c(v) for v, c in zip(values, self._enc, strict=True)]
+        )
 
     @staticmethod
     def encode_columns(columns: Sequence[list[Any]]) -> list[str]:
         """Encode JSON-ready columns (from :func:`arrow_to_json_values`) row by row."""
-        return [_dumps(row) for row in zip(*columns)]
+        return [_dumps(row) for row in zip(*columns, strict=True)]
 
     def decode(self, raw: bytes | str) -> list[Any]:
         """Decode one stored value back into Python feature values."""
@@ -264,5 +267,5 @@ class ValueCodec:
         if self._plain_decode:
             return values
         return [
-            v if d is None or v is None else d(v) for v, d in zip(values, self._dec)
+            v if d is None or v is None else d(v) for v, d in zip(values, self._dec, strict=True)
         ]

@@ -396,7 +396,7 @@ class _RedisWriter(SinkWriter):
 
     def _send(self, payload: bytes) -> None:
         try:
-            self._conn.send_packed_command(payload, check_health=False)
+            self._conn.send_packed_command([payload], check_health=False)
         except self._redis.exceptions.RedisError as exc:
             raise self._sink._error(exc, "writing an export batch") from exc
         self._pending += 1
@@ -426,7 +426,9 @@ class _RedisWriter(SinkWriter):
             self._pxat_sha = self._conn.read_response()
         for start in range(0, n, self.BATCH):
             parts = []
-            for k, v in zip(keys[start : start + self.BATCH], values[start : start + self.BATCH]):
+            for k, v in zip(
+                keys[start : start + self.BATCH], values[start : start + self.BATCH], strict=True
+            ):
                 kb = pre + k.encode()
                 vb = v.encode()
                 parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(kb), kb, len(vb), vb))

@@ -110,7 +110,9 @@ class OnlineSink(abc.ABC):
         """
 
     @abc.abstractmethod
-    def read_metadata(self, table: str, generation: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    def read_metadata(
+        self, table: str, generation: str | None = None
+    ) -> tuple[str, dict[str, Any]] | None:
         """Return ``(generation, metadata)`` of ``generation`` (default: the served one)."""
 
     @abc.abstractmethod
