@@ -240,11 +240,8 @@ class FeatureStore:
             return reader.load(location)
         except Exception as exc:
             text = str(exc)
-            if (
-                "VersionNotFound" in text
-                or "DELTA_VERSION_NOT_FOUND" in text
-                or ("TIMESTAMP" in text.upper() and "DELTA" in text.upper())
-            ):
+            markers = ("VersionNotFound", "VERSION_NOT_FOUND", "Cannot time travel", "TIMESTAMP_")
+            if any(marker in text for marker in markers):
                 raise NotFoundError(
                     f"feature group {group!r} version {version!r} has no Delta table version "
                     f"for as_of_version={as_of_version!r} as_of_timestamp={as_of_timestamp!r}: "
