@@ -30,6 +30,9 @@ __all__ = ["ValueParityReport", "check_values", "validate_parity"]
 
 logger = logging.getLogger(__name__)
 
+#: Keys compared per lookup by :func:`check_values` when no ``sample`` is given.
+DEFAULT_MAX_KEYS = 10_000
+
 
 def schema_problems(schema: FeatureSchema, metadata: Mapping[str, Any]) -> list[str]:
     """Every way an online table's metadata differs from a model's feature schema."""
@@ -202,6 +205,44 @@ def compare_rows(
     return report
 
 
+def _offline_sample(
+    hist: HistoricalFeatures,
+    lookup: Any,
+    delta_version: int | None,
+    as_of: datetime,
+    limit: int,
+    seed: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A deterministic sample of a lookup's keys and their point-in-time rows at ``as_of``."""
+    from pyspark.sql import functions as F
+
+    from seeknal_spark._timestamps import utc_literal
+    from seeknal_spark.historical import HistoricalFeatures
+
+    group = lookup.feature_group
+    version = lookup.resolved_version()
+    join_keys = list(group.entity.join_keys)
+    table = group.store.read_table(group.name, version, as_of_version=delta_version)
+    sampled = (
+        table.select(*join_keys)
+        .distinct()
+        .orderBy(F.xxhash64(*join_keys, F.lit(seed)), *join_keys)
+        .limit(limit)
+    )
+    single = HistoricalFeatures(
+        [lookup],
+        hist.feature_start_time,
+        timestamp_col=hist.timestamp_col,
+        inclusive=hist.inclusive,
+    )
+    spine = sampled.withColumn(hist.timestamp_col, utc_literal(as_of))
+    pinned = None if delta_version is None else {group.name: delta_version}
+    names = [lookup.output_name(f) for f in lookup.features or ()]
+    rows = single.to_dataframe(spine, as_of=pinned).select(*join_keys, *names).collect()
+    keys = [{k: r[k] for k in join_keys} for r in rows]  # bounded by ``limit``
+    return keys, [{n: r[n] for n in names} for r in rows]
+
+
 def check_values(
     online_table: OnlineTable,
     hist: HistoricalFeatures,
@@ -212,10 +253,10 @@ def check_values(
 ) -> ValueParityReport:
     """Compare served values with the point-in-time join, key by key.
 
-    For every lookup of ``hist``, a sample of its entity keys (all keys when ``sample`` is
-    None or larger than the key count) is joined as of the table's export time, reading
-    the exact Delta versions the export read; the same keys are fetched with
-    ``get_features`` (one round trip per batch) and every value is compared exactly
+    For every lookup of ``hist``, a deterministic sample of its entity keys (``sample``
+    keys; None means all keys up to :data:`DEFAULT_MAX_KEYS`) is joined as of the
+    table's export time, reading the exact Delta versions the export read; the same keys
+    are fetched with ``get_features`` (one round trip) and every value is compared exactly
     (NaN equals NaN; timestamps as UTC instants).
 
     Returns
@@ -223,11 +264,37 @@ def check_values(
     ValueParityReport
         Mismatch counts per feature with examples; ``report.ok`` is True when all equal.
     """
-    from seeknal_spark.parity_values import offline_online_pairs
-
-    keys, features, offline_rows, online_rows = offline_online_pairs(
-        online_table, hist, sample=sample, seed=seed
-    )
+    metadata = online_table.metadata
+    as_of = datetime.fromisoformat(str(metadata["as_of"]))
+    exported = {
+        (str(e["feature_group"]), str(e["version"])): e.get("delta_version")
+        for e in metadata.get("lookups", [])
+    }
+    limit = DEFAULT_MAX_KEYS if sample is None else sample
+    if limit < 1:
+        raise ValueError(f"sample must be a positive number of keys, got {sample!r}")
+    keys: list[dict[str, Any]] = []
+    features: list[str] = []
+    offline_rows: list[Mapping[str, Any]] = []
+    online_rows: list[Mapping[str, Any]] = []
+    for lookup in hist.lookups:
+        group, version = lookup.feature_group.name, lookup.resolved_version()
+        if (group, version) not in exported:
+            raise ParityError(
+                f"online table {online_table.name!r} does not serve feature group {group!r} "
+                f"version {version!r}: export it (hist.serve) before checking values",
+                [f"feature group {group!r} version {version!r} not exported"],
+            )
+        names = [lookup.output_name(f) for f in lookup.features or ()]
+        lk_keys, lk_offline = _offline_sample(
+            hist, lookup, exported[(group, version)], as_of, limit, seed
+        )
+        served = online_table.get_features(keys=lk_keys, feature_names=names) if lk_keys else []
+        for key, offline, online in zip(lk_keys, lk_offline, served, strict=True):
+            keys.append(key)
+            offline_rows.append(offline)
+            online_rows.append({n: online.get(n) for n in names})
+        features.extend(names)
     report = compare_rows(
         online_table.name, features, keys, offline_rows, online_rows, max_examples=max_examples
     )

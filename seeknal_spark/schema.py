@@ -206,10 +206,9 @@ class FeatureSchema:
                 )
             frame: Any = rows
             return [list(r) for r in frame[names].itertuples(index=False, name=None)]
-        if isinstance(rows, Mapping):
-            rows = [rows]
+        items: Iterable[Mapping[str, Any]] = [rows] if isinstance(rows, Mapping) else rows  # type: ignore[assignment]
         out = []
-        for row in rows:
+        for row in items:
             missing = [n for n in names if n not in row]
             if missing:
                 raise MissingColumnError(
