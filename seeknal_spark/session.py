@@ -84,8 +84,9 @@ def get_spark(
 ) -> SparkSession:
     """Return the active SparkSession, or build a local one with Delta enabled.
 
-    An active session (Databricks, spark-submit, a notebook, a test fixture) is returned
-    exactly as it is: no setting is read or changed. Only a session built here gets
+    An active session (Databricks, a notebook, a test fixture) is returned exactly as it
+    is: no setting is read or changed. Under ``spark-submit`` the session is built from the
+    command line's settings alone. Only a local session built here gets
     ``master``, ``conf`` and the local defaults (UTC time zone, UI off, few shuffle
     partitions).
 
@@ -103,6 +104,11 @@ def get_spark(
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # launched by spark-submit (or pyspark): master, packages and confs come from its
+        # command line and spark-defaults; the session is built from them untouched
+        logger.info("starting the Spark session configured by spark-submit")
+        return SparkSession.builder.appName(app_name).getOrCreate()
     builder = SparkSession.builder.appName(app_name).master(master)
     for key, value in {**LOCAL_DEFAULTS, **dict(conf or {})}.items():
         builder = builder.config(key, value)
