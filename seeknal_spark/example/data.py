@@ -18,7 +18,7 @@ The hidden story behind the data (not exposed as columns):
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -56,6 +56,10 @@ def _start_date(start: date | datetime | str) -> date:
     raise TypeError(f"start must be a date or 'YYYY-MM-DD', got {type(start).__name__}")
 
 
+def _epoch_seconds(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+
+
 def _check_sizes(n_customers: int, n_days: int) -> None:
     if not isinstance(n_customers, int) or n_customers < 1:
         raise ValueError(f"n_customers must be a positive integer, got {n_customers!r}")
@@ -76,7 +80,7 @@ def _pick(values: tuple[str, ...], u: Column, weights: tuple[float, ...] | None 
     expr = F.lit(values[-1])
     cumulative = 0.0
     branches = []
-    for value, weight in zip(values[:-1], weights[:-1]):
+    for value, weight in zip(values[:-1], weights[:-1], strict=True):
         cumulative += weight / total
         branches.append((cumulative, value))
     for bound, value in reversed(branches):
@@ -195,14 +199,15 @@ def transactions(
         .when(F.col("segment") == "affluent", 55.0)
         .otherwise(25.0)
     )
-    start_seconds = int(datetime(first.year, first.month, first.day, tzinfo=timezone.utc).timestamp())
+    start_seconds = _epoch_seconds(first)
     seconds = (
         F.lit(start_seconds)
         + day * _DAY_SECONDS
         + F.floor(_uniform(seed, "time", cid, day, slot) * _DAY_SECONDS)
     )
+    days = F.sequence(F.lit(0), F.lit(n_days - 1)).cast("array<bigint>")
     return (
-        base.withColumn("day", F.explode(F.sequence(F.lit(0).cast("long"), F.lit(n_days - 1).cast("long"))))
+        base.withColumn("day", F.explode(days))
         .where((day >= F.col("first_day")) & (day < F.col("churn_day")))
         .withColumn("slot", F.explode(F.sequence(F.lit(0), F.lit(_MAX_TXNS_PER_DAY - 1))))
         .where(keep)
@@ -259,22 +264,22 @@ def churn_spine(
             f"no prediction time fits: n_days={n_days} must be at least "
             f"warmup_days + horizon_days = {warmup_days + horizon_days}"
         )
-    origin = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
     times = spark.range(len(days), numPartitions=1).select(
         F.timestamp_seconds(
-            F.lit(int(origin.timestamp()))
+            F.lit(_epoch_seconds(first))
             + (F.lit(days[0]) + F.col("id") * every_days) * _DAY_SECONDS
         ).alias("prediction_time")
     )
     txns = transactions(spark, n_customers=n_customers, n_days=n_days, start=first, seed=seed)
-    pt = F.col("prediction_time")
-    ts = F.col("ts")
-    before = ts >= pt - timedelta(days=warmup_days)
-    after = ts < pt + timedelta(days=horizon_days)
-    joined = txns.join(times, (ts >= pt - timedelta(days=warmup_days)) & after)
+    pt_s = F.unix_seconds(F.col("prediction_time"))
+    ts_s = F.unix_seconds(F.col("ts"))
+    joined = txns.join(
+        times,
+        (ts_s >= pt_s - warmup_days * _DAY_SECONDS) & (ts_s < pt_s + horizon_days * _DAY_SECONDS),
+    )
     counts = joined.groupBy("customer_id", "prediction_time").agg(
-        F.sum(F.when(before & (ts < pt), 1).otherwise(0)).alias("n_before"),
-        F.sum(F.when(ts >= pt, 1).otherwise(0)).alias("n_after"),
+        F.sum(F.when(ts_s < pt_s, 1).otherwise(0)).alias("n_before"),
+        F.sum(F.when(ts_s >= pt_s, 1).otherwise(0)).alias("n_after"),
     )
     return counts.where(F.col("n_before") > 0).select(
         "customer_id",
