@@ -32,7 +32,7 @@ from seeknal_spark.errors import (
     SchemaError,
     VersionConflictError,
 )
-from seeknal_spark.naming import validate_name
+from seeknal_spark.naming import quote_identifier, validate_name
 from seeknal_spark.registry import Feature, FeatureGroupDefinition, retry_on_conflict
 from seeknal_spark.store import COMMIT_METADATA_KEY, WRITE_TIME_COL
 from seeknal_spark.types import parse_type
@@ -440,9 +440,10 @@ class FeatureGroup:
         written_at = datetime.now(timezone.utc)
         checked = self._reject_nulls(rows).withColumn(WRITE_TIME_COL, F.lit(written_at))
         location = store.table_location(self.name, version)
-        condition = f"{self.event_time_col} >= {utc_sql_literal(start)}"
+        event_time = quote_identifier(self.event_time_col)
+        condition = f"{event_time} >= {utc_sql_literal(start)}"
         if end is not None:
-            condition += f" AND {self.event_time_col} < {utc_sql_literal(end)}"
+            condition += f" AND {event_time} < {utc_sql_literal(end)}"
         metadata = json.dumps(
             {
                 COMMIT_METADATA_KEY: {
@@ -492,7 +493,7 @@ class FeatureGroup:
         if registered is None or registered.differences(definition):
             # recorded once the data is committed, so a failed write leaves no trace
             store.registry.upsert(definition)
-        delta_version = store.current_table_version(self.name, version)
+        delta_version = store.commit_version(self.name, version, written_at.isoformat())
         logger.info(
             "wrote %s/%s window [%s, %s) mode=%s as Delta version %d",
             self.name,

@@ -263,6 +263,26 @@ class FeatureStore:
         assert row is not None  # a Delta table always has a commit
         return int(row["version"])
 
+    def commit_version(self, group: str, version: str, written_at: str) -> int:
+        """The Delta version of the seeknal write stamped ``written_at`` (its commit metadata).
+
+        Falls back to the latest version when the commit is not among the last 100 (a
+        table written to by very many concurrent jobs).
+        """
+        from pyspark.sql import functions as F
+
+        marker = f'"written_at": "{written_at}"'
+        row = (
+            self._delta_table(group, version)
+            .history(100)
+            .where(F.col("userMetadata").contains(marker))
+            .select("version")
+            .first()
+        )
+        if row is None:
+            return self.current_table_version(group, version)
+        return int(row["version"])
+
     def history(self, group: str, version: str) -> list[dict[str, Any]]:
         """The write history of a group version, newest first.
 
@@ -270,17 +290,25 @@ class FeatureStore:
         made by seeknal-spark, the recorded ``window_start``, ``window_end``, ``mode``,
         ``transform_hash`` and ``schema``.
         """
+        from pyspark.sql import functions as F
+
         rows = (
             self._delta_table(group, version)
             .history()
-            .select("version", "timestamp", "operation", "userMetadata")
+            .select(
+                "version",
+                # an ISO-8601 instant with its offset, whatever the session time zone
+                F.date_format("timestamp", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX").alias("timestamp"),
+                "operation",
+                "userMetadata",
+            )
             .collect()  # one row per commit: metadata, not data
         )
         out = []
         for r in rows:
             entry: dict[str, Any] = {
                 "delta_version": int(r["version"]),
-                "timestamp": r["timestamp"].isoformat() if r["timestamp"] else None,
+                "timestamp": r["timestamp"],
                 "operation": r["operation"],
             }
             if r["userMetadata"]:
