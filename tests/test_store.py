@@ -8,7 +8,6 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-import seeknal_spark
 from seeknal_spark import Entity, FeatureGroup, FeatureStore
 from seeknal_spark.errors import ConfigurationError, NotFoundError
 from seeknal_spark.session import get_spark
@@ -102,9 +101,3 @@ def test_get_spark_reuses_the_active_session_untouched(spark: SparkSession) -> N
     partitions = spark.conf.get("spark.sql.shuffle.partitions")
     assert get_spark(conf={"spark.sql.shuffle.partitions": "123"}) is spark
     assert spark.conf.get("spark.sql.shuffle.partitions") == partitions
-
-
-def test_public_api_is_curated() -> None:
-    assert seeknal_spark.__all__ == sorted(seeknal_spark.__all__)
-    for name in seeknal_spark.__all__:
-        assert hasattr(seeknal_spark, name), name
