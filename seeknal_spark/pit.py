@@ -57,7 +57,13 @@ from pyspark.sql.types import (
 from seeknal_spark._timestamps import utc_micros
 from seeknal_spark.errors import ColumnTypeError, ConfigurationError, MissingColumnError
 
-__all__ = ["AsOfSource", "PitTuning", "point_in_time_join", "utc_micros_column"]
+__all__ = [
+    "AsOfSource",
+    "PitTuning",
+    "feature_hash",
+    "point_in_time_join",
+    "utc_micros_column",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +92,11 @@ def utc_micros_column(column: Column, dtype: DataType) -> Column:
         epoch = F.lit(datetime(1970, 1, 1)).cast("timestamp_ntz")
         return F.timestamp_diff("MICROSECOND", epoch, column)
     raise TypeError(f"not a date/timestamp type: {dtype.simpleString()}")
+
+
+def feature_hash(columns: Sequence[Column]) -> Column:
+    """The final tie-breaker: a 64-bit hash of a row's feature values (greatest wins)."""
+    return F.xxhash64(*columns, F.lit(0))
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,8 @@ class PitTuning:
         At most this many keys are split (the hot-key table is broadcast).
     max_windows:
         At most this many time windows per hot key. None: ``4 * shuffle partitions``.
+    hot_key_windows:
+        Split every hot key into exactly this many windows (for tests); None: from its share.
     prune_keys_max:
         Feature rows are semi-joined to the spine's keys (broadcast) when the spine has at
         most this many distinct keys (estimated); 0 disables key pruning.
@@ -171,6 +184,7 @@ class PitTuning:
     hot_key_share: float | None = None
     max_hot_keys: int = 64
     max_windows: int | None = None
+    hot_key_windows: int | None = None
     prune_keys_max: int = 200_000
 
     def __post_init__(self) -> None:
@@ -180,8 +194,10 @@ class PitTuning:
             raise ValueError(f"hot_key_share must be in [0, 1], got {self.hot_key_share}")
         if self.max_hot_keys < 0 or self.prune_keys_max < 0:
             raise ValueError("max_hot_keys and prune_keys_max must be >= 0")
-        if self.max_windows is not None and self.max_windows < 1:
-            raise ValueError(f"max_windows must be >= 1, got {self.max_windows}")
+        for name in ("max_windows", "hot_key_windows"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
 
 
 def _is_time(dtype: DataType) -> bool:
@@ -432,7 +448,7 @@ def _one_pass(
         sel += [t.alias(_T), F.lit(s).alias(_SRC)]
         sel += [F.col(f"`{c}`").alias(f"{_P}s{s}_tb{j}") for j, c in enumerate(src.tie_break_cols)]
         fcols = [F.col(f"`{c}`") for c in src.features]
-        sel.append(F.xxhash64(*fcols, F.lit(0)).alias(f"{_P}s{s}_h"))
+        sel.append(feature_hash(fcols).alias(f"{_P}s{s}_h"))
         sel += [c.alias(f"{_P}s{s}_f{j}") for j, c in enumerate(fcols)]
         fd = src.df.select(*sel)
         cond = F.col(_T).isNotNull()
@@ -573,7 +589,7 @@ def _hot_keys(
     rows = []
     for r in top:
         fraction = r["count"] / r["__total"]
-        windows = min(max_w, max(2, math.ceil(fraction * 2 * parts)))
+        windows = tuning.hot_key_windows or min(max_w, max(2, math.ceil(fraction * 2 * parts)))
         rows.append((*[r[kc] for kc in kcols], windows))
     return rows
 
@@ -598,7 +614,7 @@ def _seeds(
             .agg(F.max_by(payload, rank).alias("p"), F.max(rank).alias("r"))
         )
         targets = hot.select(
-            *kcols, F.explode(F.sequence(F.lit(1).cast("long"), F.col(_NW) - 1)).alias("__tb")
+            *kcols, F.explode(F.sequence(F.lit(0).cast("long"), F.col(_NW) - 1)).alias("__tb")
         )
         seeds = (
             targets.join(tails, kcols)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -29,6 +29,10 @@ from seeknal_spark.entity import Entity
 from seeknal_spark.errors import ConfigurationError, NotFoundError
 from seeknal_spark.feature_group import FeatureGroup, InputSource, WriteMode
 from seeknal_spark.store import FeatureStore
+
+if TYPE_CHECKING:
+    from seeknal_spark.historical import FeatureLookup, HistoricalFeatures
+    from seeknal_spark.online.sink import OnlineSink
 
 __all__ = [
     "MaterializeSummary",
@@ -438,6 +442,83 @@ class Project:
         if isinstance(source, str):
             return self.spark.read.table(source)
         return source(self.spark)
+
+    # -- training and serving ------------------------------------------------------------
+    def lookups(self) -> list[FeatureLookup]:
+        """The file's ``lookups``, in order (version: the lookup's, else the group's)."""
+        from seeknal_spark.historical import FeatureLookup
+
+        if not self.config.lookups:
+            raise ConfigurationError(
+                f"{self.config.source or 'the project'} has no lookups: add a lookups: list "
+                "(feature_group, features, default) to build training sets or serve"
+            )
+        out = []
+        for i, lookup in enumerate(self.config.lookups):
+            try:
+                out.append(
+                    FeatureLookup(
+                        self.feature_group(lookup.feature_group),
+                        features=lookup.features,
+                        version=lookup.version or self.default_version(lookup.feature_group),
+                        ttl=lookup.ttl,
+                        prefix=lookup.prefix,
+                        default=lookup.default,
+                    )
+                )
+            except (TypeError, ValueError, NotFoundError) as exc:
+                raise ConfigurationError(f"{lookup.where}: lookups[{i}]: {exc}") from None
+        return out
+
+    def historical(self, **options: Any) -> HistoricalFeatures:
+        """:class:`~seeknal_spark.historical.HistoricalFeatures` over :meth:`lookups`.
+
+        The spine time column is ``training.timestamp_col`` (``prediction_time`` without a
+        training section); ``options`` go to the constructor.
+        """
+        from seeknal_spark.historical import HistoricalFeatures
+
+        if self.config.training is not None:
+            options.setdefault("timestamp_col", self.config.training.timestamp_col)
+        return HistoricalFeatures(self.lookups(), **options)
+
+    def online_table_name(self, name: str | None = None) -> str:
+        """``name``, else ``online.table`` of the file."""
+        table = name or self.config.online.table
+        if not table:
+            raise ConfigurationError(
+                f"no online table name: pass --table or set online.table in "
+                f"{self.config.source or 'the project file'}"
+            )
+        return table
+
+    def online_sink(self, kind: str | None = None) -> OnlineSink:
+        """The online sink of the file (``online.sink`` unless ``kind`` names another).
+
+        ``embedded`` without a path uses the sink's default folder; ``redis`` reads the URL
+        (or the variable ``url_env``) and the password from the variable ``password_env``.
+        """
+        online = self.config.online
+        kind = kind or online.sink
+        if kind == "embedded":
+            from seeknal_spark.online.embedded import EmbeddedSink
+
+            path = None if online.embedded is None else online.embedded.path
+            return EmbeddedSink(None if path is None else _local_path(path))
+        if kind == "redis":
+            if online.redis is None:
+                raise ConfigurationError(
+                    f"{self.config.source or 'the project'} has no online.redis section"
+                )
+            from seeknal_spark.online.redis import RedisSink
+
+            return RedisSink(
+                online.redis.resolved_url(),
+                password_env=online.redis.password_env,
+                key_prefix=online.redis.key_prefix,
+                socket_timeout=online.redis.socket_timeout,
+            )
+        raise ConfigurationError(f"unknown online sink {kind!r}: use embedded or redis")
 
     def materialize(
         self,

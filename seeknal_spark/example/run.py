@@ -1,7 +1,20 @@
-"""``run_example``: the example end to end on embedded defaults (local Spark, local Delta).
+"""``run_example``: the churn example end to end on embedded defaults (local Spark, Delta, SQLite).
 
-Later steps (training set, online export) extend :func:`run_example`; each adds its part
-of the returned summary under its own key.
+The steps, each reported under its own key of the returned summary:
+
+1. ``data``: generate seeded customers, transactions and a labelled churn spine (Parquet);
+2. ``feature_groups``: materialize ``customer_spend`` and ``customer_profile`` (skipped
+   when already written with the same transform);
+3. ``training``: join both lookups point-in-time onto the spine with
+   :class:`~seeknal_spark.historical.HistoricalFeatures`, write the training set and its
+   manifest;
+4. ``model``: train a RandomForestClassifier, save it with the feature schema and the
+   feature encoding next to it;
+5. ``serving``: export the features as of the end of the data to the embedded online store;
+6. ``parity``: :func:`~seeknal_spark.parity.validate_parity` and
+   :func:`~seeknal_spark.parity.check_values` (every key, zero mismatches or it fails);
+7. ``prediction``: fetch one customer's features online, predict the churn probability;
+8. ``drift``: compare the training set with the served snapshot, write an HTML report.
 """
 
 from __future__ import annotations
@@ -10,15 +23,22 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from functools import reduce
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from seeknal_spark.example.data import write_example_data
 from seeknal_spark.example.features import example_feature_groups
 
-__all__ = ["DEFAULT_WORKDIR", "EXAMPLE_SPARK_CONF", "run_example"]
+if TYPE_CHECKING:
+    from seeknal_spark.historical import HistoricalFeatures
+    from seeknal_spark.online.table import OnlineTable
+    from seeknal_spark.schema import FeatureSchema
+
+__all__ = ["DEFAULT_WORKDIR", "EXAMPLE_SPARK_CONF", "ONLINE_TABLE", "format_summary", "run_example"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +51,9 @@ EXAMPLE_SPARK_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.databricks.delta.snapshotPartitions": "1",
 }
+
+#: The online table the example serves.
+ONLINE_TABLE = "customer_features"
 
 
 def _prepare_data(spark: SparkSession, data_dir: str, params: dict[str, Any]) -> dict[str, str]:
@@ -59,13 +82,17 @@ def run_example(
     start: date | str = "2024-01-01",
     seed: int = 42,
     interval: timedelta | None = None,
+    customer_id: str | None = None,
+    n_estimators: int = 100,
 ) -> dict[str, Any]:
-    """Generate the example data under ``workdir`` and materialize both feature groups.
+    """Run the churn example end to end under ``workdir`` (see the module docstring).
 
     Parameters
     ----------
     workdir:
-        Folder for ``data/`` (Parquet inputs) and ``store/`` (the feature store).
+        Folder for ``data/`` (Parquet inputs), ``store/`` (the feature store),
+        ``training/``, ``model/`` (model, ``feature_schema.json``, ``encoding.json``),
+        ``online/`` (the embedded online store) and ``drift_report.html``.
     spark:
         A session; by default the active one, or a new local session with Delta.
     n_customers, n_days, start, seed:
@@ -73,31 +100,57 @@ def run_example(
     interval:
         Write the period in windows of this length (default: one window per group).
         Windows already written with the same transform are skipped, so running the
-        example twice writes nothing the second time.
+        example twice writes no feature rows the second time.
+    customer_id:
+        The customer to predict for (default: the first customer, by id, of the latest
+        prediction time of the spine).
+    n_estimators:
+        Trees of the random forest.
 
     Returns
     -------
     dict
-        ``workdir``, ``data`` (paths), ``store``, ``feature_groups`` (per group: version,
-        rows written, windows written / skipped, Delta version), ``rows``,
-        ``duration_s``.
+        ``workdir``, ``data`` (paths), ``store``, ``window``, ``feature_groups`` (per
+        group: version, rows written, windows written / skipped, Delta version), ``rows``
+        (feature rows written), ``training``, ``model``, ``serving``, ``parity``,
+        ``prediction`` (``customer_id``, ``churn_probability``), ``drift``, ``timings``
+        and ``duration_s``.
+
+    Raises
+    ------
+    ParityError
+        When the online table does not serve what the model was trained on.
+    ConfigurationError
+        When scikit-learn is missing (``pip install seeknal-spark[ml]``).
     """
+    from seeknal_spark.example.churn import ModelEncoding
     from seeknal_spark.project import materialize_group
     from seeknal_spark.session import get_spark
     from seeknal_spark.store import FeatureStore
 
     began = time.monotonic()
+    timings: dict[str, float] = {}
+    clock = [began]
+
+    def lap(step: str) -> None:
+        now = time.monotonic()
+        timings[step] = round(now - clock[0], 3)
+        clock[0] = now
+        logger.info("example step %s done in %.1f s", step, timings[step])
+
     root = os.path.abspath(os.fspath(workdir))
     spark = spark or get_spark("seeknal-spark-example", conf=EXAMPLE_SPARK_CONF)
     first = date.fromisoformat(start) if isinstance(start, str) else start
     params = {"n_customers": n_customers, "n_days": n_days, "start": first.isoformat(),
               "seed": seed}
     paths = _prepare_data(spark, os.path.join(root, "data"), params)
+    lap("data")
     store = FeatureStore(os.path.join(root, "store"), spark=spark)
     groups = example_feature_groups(store, os.path.join(root, "data"))
     window_start = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
     window_end = window_start + timedelta(days=n_days)
     summary: dict[str, Any] = {
+        "status": "ok",
         "workdir": root,
         "data": paths,
         "store": store.path,
@@ -115,5 +168,220 @@ def run_example(
             "delta_version": store.current_table_version(name, "v1"),
         }
     summary["rows"] = sum(g["rows_written"] for g in summary["feature_groups"].values())
+    lap("materialize")
+
+    hist, training_df, summary["training"] = _training_set(
+        spark, groups, paths["churn_spine"], os.path.join(root, "training")
+    )
+    lap("training_set")
+    schema = hist.feature_schema()
+    model_dir = os.path.join(root, "model")
+    encoding = ModelEncoding.for_schema(schema)
+    model, summary["model"] = _train(training_df, schema, encoding, model_dir, seed, n_estimators)
+    lap("train")
+
+    table = hist.serve(ONLINE_TABLE, sink=_sink(root), as_of=window_end)
+    meta = table.metadata
+    summary["serving"] = {
+        "table": table.name,
+        "sink": table.sink.describe(),
+        "generation": meta["generation"],
+        "as_of": meta["as_of"],
+        "keys_written": {lk["feature_group"]: lk["keys_written"] for lk in meta["lookups"]},
+    }
+    lap("serve")
+    summary["parity"] = _parity(schema, table, hist)
+    lap("parity")
+
+    if customer_id is None:
+        latest = training_df[schema.timestamp_col].max()
+        customer_id = str(
+            sorted(training_df.loc[training_df[schema.timestamp_col] == latest, "customer_id"])[0]
+        )
+    summary["prediction"] = _predict(table, schema, encoding, model, customer_id)
+    lap("predict")
+    summary["drift"] = _drift(
+        spark, hist, schema, summary["training"]["path"], window_end,
+        os.path.join(root, "drift_report.html"),
+    )
+    lap("drift")
+    summary["timings"] = timings
     summary["duration_s"] = round(time.monotonic() - began, 3)
     return summary
+
+
+def _sink(root: str) -> Any:
+    from seeknal_spark.online.embedded import EmbeddedSink
+
+    return EmbeddedSink(os.path.join(root, "online"))
+
+
+def _training_set(
+    spark: SparkSession, groups: Mapping[str, Any], spine_path: str, folder: str
+) -> tuple[HistoricalFeatures, Any, dict[str, Any]]:
+    """Point-in-time training set: written as Parquet with its manifest, returned in pandas."""
+    from seeknal_spark.example.churn import LABEL_COL, churn_lookups
+    from seeknal_spark.historical import HistoricalFeatures
+
+    hist = HistoricalFeatures(churn_lookups(groups), timestamp_col="prediction_time")
+    spine = spark.read.parquet(spine_path)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "churn_training.parquet")
+    hist.to_dataframe(spine).write.mode("overwrite").parquet(path)
+    manifest = hist.manifest
+    assert manifest is not None  # set by to_dataframe
+    manifest_path = os.path.join(folder, "churn_training.manifest.json")
+    with open(manifest_path, "w", encoding="utf-8") as handle:
+        handle.write(manifest.to_json() + "\n")
+    # the training set is small (one row per customer and prediction time): sklearn
+    # needs it in memory anyway
+    frame = spark.read.parquet(path).toPandas()
+    info = {
+        "path": path,
+        "manifest": manifest_path,
+        "rows": len(frame),
+        "prediction_times": int(frame["prediction_time"].nunique()),
+        "churned": int(frame[LABEL_COL].sum()),
+        "delta_versions": {e.feature_group: e.delta_version for e in manifest.lookups},
+    }
+    return hist, frame, info
+
+
+def _train(
+    training: Any, schema: FeatureSchema, encoding: Any, folder: str, seed: int,
+    n_estimators: int,
+) -> tuple[Any, dict[str, Any]]:
+    from seeknal_spark.example.churn import save_model, train_churn_model
+
+    model, metrics = train_churn_model(
+        training, schema, encoding, seed=seed, n_estimators=n_estimators
+    )
+    os.makedirs(folder, exist_ok=True)
+    paths = {
+        "model": os.path.join(folder, "model.pkl"),
+        "schema": os.path.join(folder, "feature_schema.json"),
+        "encoding": os.path.join(folder, "encoding.json"),
+    }
+    save_model(model, paths["model"])
+    schema.save(paths["schema"])
+    encoding.save(paths["encoding"])
+    return model, {**paths, "features": schema.feature_names, **metrics}
+
+
+def _parity(schema: FeatureSchema, table: OnlineTable, hist: HistoricalFeatures) -> dict[str, Any]:
+    from seeknal_spark.parity import check_values, validate_parity
+
+    validate_parity(schema, table)
+    report = check_values(table, hist)
+    report.raise_for_mismatches()
+    return {
+        "schema_ok": True,
+        "values_ok": report.ok,
+        "keys_checked": report.keys_checked,
+        "mismatches": report.total_mismatches,
+    }
+
+
+def _predict(
+    table: OnlineTable, schema: FeatureSchema, encoding: Any, model: Any, customer_id: str
+) -> dict[str, Any]:
+    from seeknal_spark.example.churn import churn_probabilities
+
+    feature_names = schema.feature_names
+    features = table.get_features(keys=[{"customer_id": customer_id}], feature_names=feature_names)
+    row = [[features[f] for f in feature_names]]
+    if row != schema.matrix(features):  # the two ways of building X agree
+        raise AssertionError(f"schema.matrix disagrees with the feature order: {row}")
+    probability = churn_probabilities(model, encoding.transform(row))[0]
+    return {
+        "customer_id": customer_id,
+        "found": bool(features.found[0]),
+        "features": dict(zip(feature_names, row[0], strict=True)),
+        "churn_probability": round(probability, 4),
+    }
+
+
+def _drift(
+    spark: SparkSession,
+    hist: HistoricalFeatures,
+    schema: FeatureSchema,
+    training_path: str,
+    as_of: datetime,
+    out: str,
+) -> dict[str, Any]:
+    """Training set (reference) against the served snapshot (current), as an HTML report."""
+    from seeknal_spark.drift import compute_drift
+
+    names = schema.feature_names
+    reference = spark.read.parquet(training_path).select(*names)
+    parts: list[DataFrame] = [
+        df.select(*lookup.feature_group.entity.join_keys, *[c for c in df.columns if c in names])
+        for lookup, df in hist.snapshot(as_of)
+    ]
+    current: DataFrame = reduce(
+        lambda left, right: left.join(right, on=["customer_id"], how="full"), parts
+    ).select(*names)
+    # compute_drift runs a few jobs over each side: compute the snapshot join once
+    current = current.cache()
+    try:
+        report = compute_drift(reference, current, features=names)
+    finally:
+        current.unpersist()
+    report.to_html(out)
+    psi = [f.psi for f in report.features if f.psi is not None]
+    return {
+        "report": out,
+        "features": len(report.features),
+        "alerts": [str(a) for a in report.alerts],
+        "warnings": len(report.warnings),
+        "max_psi": None if not psi else round(max(psi), 4),
+    }
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """The example's summary for people, a few lines (the JSON line follows it)."""
+    lines = ["seeknal-spark churn example", f"  workdir         {summary['workdir']}"]
+    for name, g in summary.get("feature_groups", {}).items():
+        lines.append(
+            f"  {name:<16}{g['rows_written']:,} rows written, {g['windows_skipped']} window(s) "
+            f"skipped, Delta version {g['delta_version']}"
+        )
+    t = summary.get("training")
+    if t:
+        lines.append(
+            f"  training set    {t['rows']:,} rows at {t['prediction_times']} prediction times, "
+            f"{t['churned']:,} churned -> {t['path']}"
+        )
+    m = summary.get("model")
+    if m:
+        auc = "n/a" if m["auc"] is None else f"{m['auc']:.3f}"
+        lines.append(
+            f"  model           RandomForest on {len(m['features'])} features: AUC {auc}, "
+            f"accuracy {m['accuracy']:.3f} on {m['test_rows']:,} held-out rows"
+        )
+        lines.append(f"  feature schema  {m['schema']}")
+    s = summary.get("serving")
+    if s:
+        keys = ", ".join(f"{k} {v:,}" for k, v in s["keys_written"].items())
+        lines.append(f"  online table    {s['table']} as of {s['as_of']} ({keys} keys)")
+    p = summary.get("parity")
+    if p:
+        lines.append(
+            f"  parity          schema ok, {p['keys_checked']:,} keys compared, "
+            f"{p['mismatches']} mismatching values"
+        )
+    pr = summary.get("prediction")
+    if pr:
+        lines.append(
+            f"  prediction      customer {pr['customer_id']}: churn probability "
+            f"{pr['churn_probability']:.3f}"
+        )
+    d = summary.get("drift")
+    if d:
+        lines.append(
+            f"  drift           {d['features']} features, {len(d['alerts'])} alert(s), "
+            f"max PSI {d['max_psi']} -> {d['report']}"
+        )
+    if "duration_s" in summary:
+        lines.append(f"  done in {summary['duration_s']:.1f} s")
+    return "\n".join(lines)

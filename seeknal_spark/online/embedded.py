@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from seeknal_spark.errors import OnlineStoreError
 from seeknal_spark.naming import validate_name
 from seeknal_spark.online.sink import OnlineSink, SinkWriter
@@ -140,7 +142,7 @@ class EmbeddedSink(OnlineSink):
         return conn
 
     # -- export side ------------------------------------------------------------------
-    def begin(self, table: str) -> str:
+    def begin(self, table: str, namespaces: int) -> str:
         conn = self._must(table)
         with _Txn(conn, "IMMEDIATE"):
             cur = conn.execute(
@@ -253,7 +255,7 @@ class EmbeddedSink(OnlineSink):
                             (ns, *part),
                         ):
                             if x is None or x > now_ms:
-                                found[k] = v
+                                found[k] = v.encode()
                     out.append([found.get(k) for k in keys])
         except sqlite3.Error as exc:
             raise OnlineStoreError(
@@ -321,11 +323,14 @@ class _SQLiteWriter(SinkWriter):
     def write(
         self,
         namespace: int,
-        keys: Sequence[str],
-        values: Sequence[str],
+        keys: pa.Array,
+        values: pa.Array,
         expire_at_ms: int | None = None,
     ) -> None:
-        rows = [(namespace, k, v, expire_at_ms) for k, v in zip(keys, values, strict=True)]
+        rows = [
+            (namespace, k, v, expire_at_ms)
+            for k, v in zip(keys.to_pylist(), values.to_pylist(), strict=True)
+        ]
         try:
             with _Txn(self._conn, "IMMEDIATE"):
                 self._conn.executemany(self._sql, rows)

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import types as T
 
 from seeknal_spark.errors import ColumnTypeError
@@ -41,7 +42,10 @@ __all__ = [
     "coerce_key_value",
     "decoder_for",
     "encode_key",
+    "encode_rows",
     "encoder_for",
+    "json_fragments",
+    "quote_string",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -64,6 +68,11 @@ KEY_TYPES: tuple[type[T.DataType], ...] = (
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode
 _loads = json.loads
+_quote = json.encoder.encode_basestring  # what _dumps does to a str (ensure_ascii=False)
+quote_string: Callable[[str], str] = _quote
+"""JSON string literal of a ``str``, exactly as the key encoding writes it."""
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # the characters JSON escapes (others are kept as they are)
+_INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 
 Converter = Callable[[Any], Any]
 
@@ -122,8 +131,6 @@ def decoder_for(dtype: T.DataType) -> Converter | None:
         return Decimal
     if isinstance(dtype, T.BinaryType):
         return base64.b64decode
-    if isinstance(dtype, (T.FloatType, T.DoubleType)):
-        return float  # JSON "1" for 1.0 is never written (repr keeps ".0"), but be safe
     if isinstance(dtype, T.ArrayType):
         inner = decoder_for(dtype.elementType)
         if inner is None:
@@ -225,9 +232,22 @@ def coerce_key_value(value: Any, dtype: T.DataType, column: str) -> Any:
     )
 
 
+def _fragment(value: Any) -> str:
+    if type(value) is str:
+        return _quote(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    return _dumps(value)
+
+
 def encode_key(parts: Sequence[Any]) -> str:
-    """Encode normalised key parts (see :func:`coerce_key_value`) as a JSON array string."""
-    return _dumps(list(parts))
+    """Encode normalised key parts (see :func:`coerce_key_value`) as a JSON array string.
+
+    Equal to ``json.dumps(list(parts), separators=(",", ":"), ensure_ascii=False)``.
+    """
+    if len(parts) == 1:
+        return "[" + _fragment(parts[0]) + "]"
+    return "[" + ",".join(map(_fragment, parts)) + "]"
 
 
 class ValueCodec:
@@ -243,11 +263,6 @@ class ValueCodec:
         self.types = list(types)
         self._enc = [encoder_for(t) for t in self.types]
         self._dec = [decoder_for(t) for t in self.types]
-        # Floats need no conversion on the way back: JSON always reads "1.0" as float.
-        self._dec = [
-            None if isinstance(t, (T.FloatType, T.DoubleType)) else d
-            for t, d in zip(self.types, self._dec, strict=True)
-        ]
         self._plain_decode = all(d is None for d in self._dec)
 
     def encode(self, values: Sequence[Any]) -> str:
@@ -256,10 +271,25 @@ class ValueCodec:
             [v if c is None or v is None else c(v) for v, c in zip(values, self._enc, strict=True)]
         )
 
-    @staticmethod
-    def encode_columns(columns: Sequence[list[Any]]) -> list[str]:
-        """Encode JSON-ready columns (from :func:`arrow_to_json_values`) row by row."""
-        return [_dumps(row) for row in zip(*columns, strict=True)]
+    def decode_many(self, raws: Sequence[bytes | None]) -> list[list[Any] | None]:
+        """Decode many stored values at once (``None`` stays ``None``): one JSON parse."""
+        if not raws:
+            return []
+        if len(raws) == 1:
+            one = raws[0]
+            return [None if one is None else self.decode(one)]
+        rows: list[Any] = _loads(
+            b"[" + b",".join([b"null" if r is None else r for r in raws]) + b"]"
+        )
+        if self._plain_decode:
+            return rows
+        dec = self._dec
+        return [
+            None
+            if row is None
+            else [v if d is None or v is None else d(v) for v, d in zip(row, dec, strict=True)]
+            for row in rows
+        ]
 
     def decode(self, raw: bytes | str) -> list[Any]:
         """Decode one stored value back into Python feature values."""
@@ -269,3 +299,59 @@ class ValueCodec:
         return [
             v if d is None or v is None else d(v) for v, d in zip(values, self._dec, strict=True)
         ]
+
+
+def json_fragments(array: pa.Array | pa.ChunkedArray, dtype: T.DataType) -> pa.Array:
+    """Encode one Arrow column of Spark type ``dtype`` as JSON texts (no nulls: ``"null"``).
+
+    Numbers, booleans, plain strings, timestamps and dates are formatted inside Arrow
+    (vectorised); the rest goes through Python. Doubles print in shortest round-trip
+    form, so they parse back to the same bits (integral ones get ``.0`` so that JSON
+    reads them as floats); ``NaN``/``Infinity``/``-0.0`` take the Python path.
+    """
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    out: pa.Array | None = None
+    if isinstance(dtype, (T.DoubleType, T.FloatType)):
+        doubles = array.cast(pa.float64())
+        text = doubles.cast(pa.string())
+        special = pc.or_(pc.invert(pc.is_finite(doubles)), pc.equal(text, "-0"))
+        if not pc.any(special).as_py():
+            out = text
+            if pc.any(pc.equal(pc.floor(doubles), doubles)).as_py():
+                # Arrow prints 1.0 as "1", which JSON would read back as an int
+                integral = pc.match_substring_regex(text, r"^-?[0-9]+$")
+                out = pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), text)
+    elif isinstance(dtype, _INTEGRAL):
+        out = array.cast(pa.string())
+    elif isinstance(dtype, T.BooleanType):
+        out = pc.if_else(array, "true", "false")
+    elif isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
+        if pa.types.is_timestamp(array.type) and array.type.unit != "us":
+            array = array.cast(pa.timestamp("us", tz=array.type.tz))
+        out = array.cast(pa.int64()).cast(pa.string())
+    elif isinstance(dtype, T.DateType):
+        out = array.cast(pa.int32()).cast(pa.string())
+    elif isinstance(dtype, T.StringType):
+        text = array.cast(pa.string())
+        if not pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
+            out = pc.binary_join_element_wise('"', text, '"', "")
+        else:
+            quoted = [None if v is None else _quote(v) for v in text.to_pylist()]
+            out = pa.array(quoted, pa.string())
+    if out is None:
+        out = pa.array([_dumps(v) for v in arrow_to_json_values(array, dtype)], pa.string())
+    return out.fill_null("null") if out.null_count else out
+
+
+def encode_rows(arrays: Sequence[pa.Array], dtypes: Sequence[T.DataType]) -> pa.Array:
+    """Encode Arrow columns row-wise as JSON arrays: the stored form of keys and values.
+
+    For keys, the result equals :func:`encode_key` of the coerced Python values, byte for
+    byte; for values, :meth:`ValueCodec.decode` reads it back.
+    """
+    frags = [json_fragments(a, t) for a, t in zip(arrays, dtypes, strict=True)]
+    if not frags:
+        raise ValueError("encode_rows needs at least one column")
+    body = frags[0] if len(frags) == 1 else pc.binary_join_element_wise(*frags, ",")
+    return pc.binary_join_element_wise("[", body, "]", "")

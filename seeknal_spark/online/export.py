@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -40,9 +40,10 @@ from seeknal_spark.errors import (
 )
 from seeknal_spark.naming import validate_name
 from seeknal_spark.online.embedded import EmbeddedSink
-from seeknal_spark.online.encoding import KEY_TYPES, ValueCodec, arrow_to_json_values
+from seeknal_spark.online.encoding import KEY_TYPES, ValueCodec, encode_rows
 from seeknal_spark.online.sink import OnlineSink
 from seeknal_spark.online.table import OnlineTable
+from seeknal_spark.progress import Progress
 
 __all__ = ["Snapshot", "export_snapshots", "serve_historical"]
 
@@ -69,6 +70,12 @@ class Snapshot:
         The lookup's TTL (recorded; with ``expire_keys`` keys expire at ``as_of + ttl``).
     delta_version, transform_hash:
         Provenance recorded in the metadata for parity checks.
+    defaults:
+        ``{feature: value}`` served for keys the snapshot lacks (or whose values
+        expired), as the point-in-time join fills unmatched rows; other features give
+        ``None``.
+    extra:
+        More JSON-safe provenance merged into the lookup's metadata.
     """
 
     feature_group: str
@@ -79,7 +86,8 @@ class Snapshot:
     ttl: timedelta | None = None
     delta_version: int | None = None
     transform_hash: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _utc(ts: datetime | None) -> datetime:
@@ -133,15 +141,11 @@ def _partition_writer(
                 if batch.num_rows == 0:
                     continue
                 cols = batch.columns
-                keys = ValueCodec.encode_columns(
-                    [arrow_to_json_values(cols[i], t) for i, t in enumerate(key_types)]
-                )
+                keys = encode_rows(cols[:nk], key_types)
                 if feature_types:
-                    values = ValueCodec.encode_columns(
-                        [arrow_to_json_values(cols[nk + j], t) for j, t in enumerate(feature_types)]
-                    )
+                    values = encode_rows(cols[nk:], feature_types)
                 else:
-                    values = ["[]"] * len(keys)
+                    values = pa.array(["[]"] * len(keys), pa.string())
                 writer.write(namespace, keys, values, expire_at_ms)
                 written += len(keys)
         finally:
@@ -253,18 +257,15 @@ def export_snapshots(
             seen[f] = snap.feature_group
 
     started = time.monotonic()
-    generation = sink.begin(name)
+    generation = sink.begin(name, len(snapshots))
     logger.info("exporting online table %r generation %s to %s", name, generation, sink.describe())
     lookups_meta: list[dict[str, Any]] = []
     try:
-        with _Heartbeat(sink, name, generation):
+        bar = Progress(len(snapshots), label=f"export {name}", unit="lookups", enabled=show)
+        with _Heartbeat(sink, name, generation), bar:
             pairs = enumerate(zip(snapshots, checked, strict=True))
             for ns, (snap, (features, key_schema, feat_schema)) in pairs:
                 t0 = time.monotonic()
-                if show:
-                    _say(
-                        f"[{ns + 1}/{len(snapshots)}] {snap.feature_group} {snap.version}: writing"
-                    )
                 expire_at = as_of_utc + snap.ttl if (expire_keys and snap.ttl) else None
                 expire_ms = None if expire_at is None else int(expire_at.timestamp() * 1000)
                 fn = _partition_writer(
@@ -284,11 +285,16 @@ def export_snapshots(
                     raise _spark_failure(exc, name, sink) from exc
                 written = sum(int(r[0]) for r in counts)
                 seconds = time.monotonic() - t0
-                if show:
-                    _say(
-                        f"[{ns + 1}/{len(snapshots)}] {snap.feature_group} {snap.version}: "
-                        f"{written:,} keys in {seconds:.1f} s"
-                    )
+                bar.advance(rows=written)
+                logger.info(
+                    "lookup %d/%d %s %s: %d keys in %.1f s",
+                    ns + 1,
+                    len(snapshots),
+                    snap.feature_group,
+                    snap.version,
+                    written,
+                    seconds,
+                )
                 lookups_meta.append(
                     {
                         "namespace": ns,
@@ -302,7 +308,8 @@ def export_snapshots(
                         "keys_written": written,
                         "delta_version": snap.delta_version,
                         "transform_hash": snap.transform_hash,
-                        **snap.extra,
+                        "defaults": _defaults(snap, features, feat_schema),
+                        **_jsonable(dict(snap.extra)),
                     }
                 )
             metadata = {
@@ -352,6 +359,19 @@ def _say(line: str) -> None:
     sys.stderr.flush()
 
 
+def _defaults(snap: Snapshot, features: list[str], schema: T.StructType) -> str | None:
+    """The lookup's defaults as one encoded value row (``None`` when it has none)."""
+    if not snap.defaults:
+        return None
+    unknown = sorted(set(snap.defaults) - set(features))
+    if unknown:
+        raise SchemaError(
+            f"defaults of {snap.feature_group!r} name columns that are not served: {unknown}"
+        )
+    codec = ValueCodec([f.dataType for f in schema.fields])
+    return codec.encode([snap.defaults.get(f) for f in features])
+
+
 def _jsonable(value: Any) -> Any:
     """Turn a manifest into JSON-safe values (datetimes and other objects as strings)."""
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -378,7 +398,79 @@ def serve_historical(
 ) -> OnlineTable:
     """Export the latest features of every entity of ``hist`` as of ``as_of`` and serve them.
 
-    Backs ``HistoricalFeatures.serve``. The snapshot comes from ``hist.snapshot(as_of)``,
-    the same point-in-time code path (TTL included) as training data.
+    Backs ``HistoricalFeatures.serve``. The rows come from ``hist.snapshot(as_of)``: per
+    feature lookup, one row per entity key with its latest values as of ``as_of``, by
+    the same point-in-time code path (TTL included) as training data. Each lookup is
+    one namespace of the online table, keyed by its entity's join keys.
+
+    Parameters
+    ----------
+    hist:
+        A :class:`~seeknal_spark.historical.HistoricalFeatures`.
+    name:
+        The online table.
+    sink:
+        Where to serve from (default: :class:`~seeknal_spark.online.embedded.EmbeddedSink`).
+    as_of:
+        Snapshot time (default now, UTC).
+    expire_keys, progress:
+        See :func:`export_snapshots`.
     """
-    raise NotImplementedError("wired once seeknal_spark.historical lands")
+    as_of_utc = _utc(as_of)
+    pairs = list(hist.snapshot(as_of_utc))
+    outputs = list(hist.output_features())
+    manifest = getattr(hist, "manifest", None)  # set by snapshot(): what it read
+    snapshots = []
+    for lookup, df in pairs:
+        group = lookup.feature_group
+        features = tuple(n for n, _, lk in outputs if lk is lookup or lk == lookup)
+        entry = _manifest_entry(manifest, group.name, str(lookup.version))
+        ttl_seconds = _get(entry, "ttl_seconds")
+        if ttl_seconds is not None:
+            ttl: timedelta | None = timedelta(seconds=float(ttl_seconds))
+        else:
+            effective = getattr(lookup, "effective_ttl", None)
+            ttl = effective() if callable(effective) else getattr(group, "ttl", None)
+        delta_version = _get(entry, "delta_version")
+        output_name = getattr(lookup, "output_name", lambda f: f)
+        defaults = {output_name(f): v for f, v in (getattr(lookup, "defaults", None) or {}).items()}
+        snapshots.append(
+            Snapshot(
+                feature_group=group.name,
+                version=str(lookup.version),
+                key_columns=tuple(group.entity.join_keys),
+                dataframe=df,
+                features=features,
+                ttl=ttl,
+                delta_version=None if delta_version is None else int(delta_version),
+                transform_hash=_get(entry, "transform_hash"),
+                defaults=defaults,
+            )
+        )
+    to_dict = getattr(manifest, "to_dict", None)
+    return export_snapshots(
+        snapshots,
+        name=name,
+        sink=sink,
+        as_of=as_of_utc,
+        expire_keys=expire_keys,
+        manifest=to_dict() if callable(to_dict) else _jsonable(manifest),
+        progress=progress,
+    )
+
+
+def _get(entry: Any, key: str) -> Any:
+    if entry is None:
+        return None
+    return entry.get(key) if isinstance(entry, Mapping) else getattr(entry, key, None)
+
+
+def _manifest_entry(manifest: Any, group: str, version: str) -> Any:
+    """The manifest's entry (Delta version read, transform hash, TTL) of one lookup."""
+    if manifest is None:
+        return None
+    entries = manifest.get("lookups") if isinstance(manifest, Mapping) else manifest.lookups
+    for entry in entries or ():
+        if _get(entry, "feature_group") == group and str(_get(entry, "version")) == version:
+            return entry
+    return None

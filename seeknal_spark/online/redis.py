@@ -2,28 +2,34 @@
 
 Layout of one table ``T`` under the key prefix ``P`` (default ``seeknal``)::
 
-    P:T:current           the served generation (an integer, as a string)
-    P:T:next              counter handing out generation numbers
-    P:T:writing           hash generation -> heartbeat (Redis TIME seconds) of exports running
-    P:T:<gen>:m           JSON metadata of the generation (schema, versions, as_of...)
-    P:T:<gen>:<ns>:<key>  one string per entity key of lookup <ns>: its encoded features
+    P:T:current      the served generation (an integer, as a string)
+    P:T:next         counter handing out generation numbers
+    P:T:parts        hash generation -> number of lookups, for every generation holding data
+    P:T:writing      hash generation -> heartbeat (Redis TIME seconds) of exports running
+    P:T:<gen>:m      JSON metadata of the generation (schema, versions, as_of...)
+    P:T:<gen>:<ns>   hash of lookup <ns>: field = encoded entity key, value = its features
 
 Every step that must be atomic is a Lua script, so it runs alone in Redis: starting a
 generation, committing (store metadata + flip ``current``), cleaning up, and reading
-(``GET current`` then ``MGET`` the keys of *that* generation). A reader therefore sees
-one generation whole; the old generation is deleted only after the flip, and a read
-that started before the flip finished before it.
+(``GET current`` then ``HMGET`` the lookups of *that* generation). A reader therefore
+sees one generation whole; the old generation is deleted only after the flip (with
+``UNLINK``, freed in the background), and a read that started before the flip finished
+before it. Deleting a generation touches a handful of keys, never a key-space scan.
 
-Exports write from the executors over plain redis-py connections, but with the RESP
-protocol encoded here (``MSET`` of 1,000 keys per command, several commands in flight),
+One hash per lookup and generation holds the values of all its keys (each key's features
+in one field), which makes the flip and the cleanup O(1) and lets a TTL expire a whole
+lookup (every key of a lookup expires at the same moment, ``as_of + ttl``). The price:
+a lookup lives on one Redis node; the scripts also build key names at run time, so
+Redis Cluster is not supported (standalone, or a primary with replicas).
+
+Exports write from the executors over redis-py connections, with the ``HSET`` commands
+framed here by Arrow compute (1,000 fields per command, several commands in flight),
 because per-command client overhead, not Redis, is what limits throughput.
-
-The scripts build key names at run time, so a table must live on a single Redis
-node (standalone, or a primary with replicas); Redis Cluster is not supported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +37,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from seeknal_spark.errors import ConfigurationError, OnlineStoreError
 from seeknal_spark.naming import validate_name
@@ -46,6 +56,7 @@ _BEGIN = """
 local g = redis.call('INCR', KEYS[1])
 local t = redis.call('TIME')
 redis.call('HSET', KEYS[2], g, t[1])
+redis.call('HSET', KEYS[3], g, ARGV[1])
 return g
 """
 
@@ -68,7 +79,7 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return old
 """
 
-# KEYS: current, writing. ARGV: "P:T:", cursor, count, orphan_after, drop (gen or "").
+# KEYS: current, writing, parts. ARGV: "P:T:", orphan_after seconds, generation to drop or "".
 _CLEANUP = """
 local keep = {}
 local cur = redis.call('GET', KEYS[1])
@@ -76,59 +87,51 @@ if cur then keep[cur] = true end
 local now = tonumber(redis.call('TIME')[1])
 local w = redis.call('HGETALL', KEYS[2])
 for i = 1, #w, 2 do
-  if w[i] ~= ARGV[5] and tonumber(w[i + 1]) >= now - tonumber(ARGV[4]) then
+  if w[i] ~= ARGV[3] and tonumber(w[i + 1]) >= now - tonumber(ARGV[2]) then
     keep[w[i]] = true
   else
     redis.call('HDEL', KEYS[2], w[i])
   end
 end
-if ARGV[5] ~= '' then keep[ARGV[5]] = nil end
-local res = redis.call('SCAN', ARGV[2], 'MATCH', ARGV[1] .. '[0-9]*', 'COUNT', ARGV[3])
-local plen = #ARGV[1]
-local dead = {}
-local gens = {}
-for _, k in ipairs(res[2]) do
-  local g = string.match(string.sub(k, plen + 1), '^(%d+):')
-  if g and not keep[g] then
-    dead[#dead + 1] = k
-    gens[g] = true
+local parts = redis.call('HGETALL', KEYS[3])
+local removed = {}
+for i = 1, #parts, 2 do
+  local g = parts[i]
+  if not keep[g] then
+    local ks = {ARGV[1] .. g .. ':m'}
+    for ns = 0, tonumber(parts[i + 1]) - 1 do ks[#ks + 1] = ARGV[1] .. g .. ':' .. ns end
+    redis.call('UNLINK', unpack(ks))
+    redis.call('HDEL', KEYS[3], g)
+    removed[#removed + 1] = g
   end
 end
-for i = 1, #dead, 1000 do
-  redis.call('UNLINK', unpack(dead, i, math.min(i + 999, #dead)))
-end
-local out = {res[1]}
-for g, _ in pairs(gens) do out[#out + 1] = g end
-return out
+return removed
 """
 
-# KEYS: current. ARGV: "P:T:", then one "<ns>:<key>" suffix per key.
+# KEYS: current. ARGV: "P:T:", then per lookup: namespace, key count, the keys.
 _READ = """
 local g = redis.call('GET', KEYS[1])
 if not g then return {false} end
-local base = ARGV[1] .. g .. ':'
 local out = {g}
-local n = #ARGV
 local i = 2
+local n = #ARGV
 while i <= n do
-  local j = math.min(i + 999, n)
-  local ks = {}
-  for a = i, j do ks[#ks + 1] = base .. ARGV[a] end
-  local vs = redis.call('MGET', unpack(ks))
-  for a = 1, #ks do out[#out + 1] = vs[a] end
-  i = j + 1
+  local h = ARGV[1] .. g .. ':' .. ARGV[i]
+  local s = i + 2
+  local e = s + tonumber(ARGV[i + 1]) - 1
+  while s <= e do
+    local j = math.min(s + 999, e)
+    local vs = redis.call('HMGET', h, unpack(ARGV, s, j))
+    for a = 1, j - s + 1 do out[#out + 1] = vs[a] end
+    s = j + 1
+  end
+  i = e + 1
 end
 return out
 """
 
-# ARGV: expire-at ms, then key, value, key, value...
-_SET_PXAT = """
-local t = ARGV[1]
-for i = 2, #ARGV, 2 do
-  redis.call('SET', ARGV[i], ARGV[i + 1], 'PXAT', t)
-end
-return (#ARGV - 1) / 2
-"""
+
+_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest().encode()
 
 
 def _import_redis() -> Any:
@@ -272,10 +275,14 @@ class RedisSink(OnlineSink):
         return f"{self.key_prefix}:{validate_name(table, 'online table')}:"
 
     # -- export side ------------------------------------------------------------------
-    def begin(self, table: str) -> str:
+    def begin(self, table: str, namespaces: int) -> str:
         b = self._base(table)
         gen = self._call(
-            f"starting an export of {table!r}", "begin", _BEGIN, [b + "next", b + "writing"], []
+            f"starting an export of {table!r}",
+            "begin",
+            _BEGIN,
+            [b + "next", b + "writing", b + "parts"],
+            [namespaces],
         )
         return str(int(gen))
 
@@ -314,31 +321,30 @@ class RedisSink(OnlineSink):
 
     def _cleanup(self, table: str, drop: str) -> list[str]:
         b = self._base(table)
-        cursor = "0"
-        removed: set[str] = set()
-        while True:
-            out = self._call(
-                f"cleaning up {table!r}",
-                "cleanup",
-                _CLEANUP,
-                [b + "current", b + "writing"],
-                [b, cursor, 5000, self.orphan_after, drop],
-            )
-            cursor = out[0].decode()
-            removed.update(g.decode() for g in out[1:])
-            if cursor == "0":
-                return sorted(removed, key=int)
+        out = self._call(
+            f"cleaning up {table!r}",
+            "cleanup",
+            _CLEANUP,
+            [b + "current", b + "writing", b + "parts"],
+            [b, self.orphan_after, drop],
+        )
+        return sorted((g.decode() for g in out), key=int)
 
     # -- serving side -----------------------------------------------------------------
     def read(
         self, table: str, requests: Sequence[tuple[int, Sequence[str]]]
     ) -> tuple[str | None, list[list[bytes | None]]]:
         b = self._base(table)
-        args: list[str] = [b]
+        args: list[bytes] = [_READ_SHA, b"1", (b + "current").encode(), b.encode()]
         for ns, keys in requests:
-            pre = f"{ns}:"
-            args.extend([pre + k for k in keys])
-        out = self._call(f"reading {table!r}", "read", _READ, [b + "current"], args)
+            args.append(b"%d" % ns)
+            args.append(b"%d" % len(keys))
+            args.extend([k.encode() for k in keys])
+        # framed here: redis-py's generic packing costs more than the round trip itself
+        payload = b"*%d\r\n$7\r\nEVALSHA\r\n" % (len(args) + 1) + b"".join(
+            [b"$%d\r\n%b\r\n" % (len(a), a) for a in args]
+        )
+        out = self._round_trip(payload, f"reading {table!r}")
         if out[0] is None:
             return None, [[None] * len(keys) for _, keys in requests]
         values: list[list[bytes | None]] = []
@@ -347,6 +353,29 @@ class RedisSink(OnlineSink):
             values.append(out[i : i + len(keys)])
             i += len(keys)
         return out[0].decode(), values
+
+    def _round_trip(self, payload: bytes, doing: str) -> Any:
+        """Send one packed ``EVALSHA`` of the read script; load the script if Redis lacks it."""
+        redis = _import_redis()
+        pool = self.client().connection_pool
+        try:
+            conn = pool.get_connection()
+        except redis.exceptions.RedisError as exc:
+            raise self._error(exc, doing) from exc
+        try:
+            try:
+                conn.send_packed_command([payload], check_health=False)
+                return conn.read_response()
+            except redis.exceptions.NoScriptError:  # first read since Redis (re)started
+                conn.send_command("SCRIPT", "LOAD", _READ)
+                conn.read_response()
+                conn.send_packed_command([payload], check_health=False)
+                return conn.read_response()
+        except redis.exceptions.RedisError as exc:
+            conn.disconnect()
+            raise self._error(exc, doing) from exc
+        finally:
+            pool.release(conn)
 
     def read_metadata(
         self, table: str, generation: str | None = None
@@ -367,20 +396,22 @@ class RedisSink(OnlineSink):
         return str(generation), json.loads(raw)
 
     def generations(self, table: str) -> list[str]:
-        b = self._base(table)
-        gens: set[str] = set()
-        for k in self.client().scan_iter(match=b + "[0-9]*", count=5000):
-            gens.add(k.decode()[len(b) :].split(":", 1)[0])
-        return sorted(gens, key=int)
+        redis = _import_redis()
+        try:
+            gens = self.client().hkeys(self._base(table) + "parts")
+        except redis.exceptions.RedisError as exc:
+            raise self._error(exc, f"listing the generations of {table!r}") from exc
+        return sorted((g.decode() for g in gens), key=int)
 
 
 class _RedisWriter(SinkWriter):
-    """Pipelines pre-encoded ``MSET`` (or scripted ``SET ... PXAT``) batches over one connection."""
+    """Pipelines pre-framed ``HSET`` batches of one generation over one connection."""
 
     BATCH = 1000
     IN_FLIGHT = 16
 
     def __init__(self, sink: RedisSink, base: bytes) -> None:
+        """``base`` is ``P:T:<gen>:``; lookup ``ns`` goes to the hash ``base + ns``."""
         redis = _import_redis()
         self._redis = redis
         self._sink = sink
@@ -392,7 +423,6 @@ class _RedisWriter(SinkWriter):
             self._pool.disconnect()
             raise sink._error(exc, "opening an export connection") from exc
         self._pending = 0
-        self._pxat_sha: bytes | None = None
 
     def _send(self, payload: bytes) -> None:
         try:
@@ -414,33 +444,40 @@ class _RedisWriter(SinkWriter):
     def write(
         self,
         namespace: int,
-        keys: Sequence[str],
-        values: Sequence[str],
+        keys: pa.Array,
+        values: pa.Array,
         expire_at_ms: int | None = None,
     ) -> None:
-        pre = self._base + b"%d:" % namespace
         n = len(keys)
-        if expire_at_ms is not None and self._pxat_sha is None:
-            self._drain()
-            self._conn.send_command("SCRIPT", "LOAD", _SET_PXAT)
-            self._pxat_sha = self._conn.read_response()
+        if n == 0:
+            return
+        hkey = self._base + b"%d" % namespace
+        # RESP of every field/value pair, framed by Arrow: $<len> CRLF <key> CRLF $<len> ...
+        framed = pc.binary_join_element_wise(
+            "$",
+            pc.binary_length(keys).cast(pa.string()),
+            "\r\n",
+            keys,
+            "\r\n$",
+            pc.binary_length(values).cast(pa.string()),
+            "\r\n",
+            values,
+            "\r\n",
+            "",
+        )
+        wide = pa.types.is_large_string(framed.type)
+        offsets = np.frombuffer(framed.buffers()[1], dtype=np.int64 if wide else np.int32)
+        offsets = offsets[framed.offset :]
+        data = framed.buffers()[2]
+        target = b"$%d\r\n%b\r\n" % (len(hkey), hkey)
         for start in range(0, n, self.BATCH):
-            parts = []
-            for k, v in zip(
-                keys[start : start + self.BATCH], values[start : start + self.BATCH], strict=True
-            ):
-                kb = pre + k.encode()
-                vb = v.encode()
-                parts.append(b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(kb), kb, len(vb), vb))
-            if expire_at_ms is None:
-                head = b"*%d\r\n$4\r\nMSET\r\n" % (2 * len(parts) + 1)
-            else:
-                sha = self._pxat_sha or b""
-                ms = b"%d" % expire_at_ms
-                head = b"*%d\r\n$7\r\nEVALSHA\r\n" % (2 * len(parts) + 4) + b"".join(
-                    [b"$%d\r\n%b\r\n" % (len(a), a) for a in (sha, b"0", ms)]
-                )
-            self._send(head + b"".join(parts))
+            stop = min(start + self.BATCH, n)
+            body = data[int(offsets[start]) : int(offsets[stop])].to_pybytes()
+            head = b"*%d\r\n$4\r\nHSET\r\n" % (2 * (stop - start) + 2)
+            self._send(head + target + body)
+        if expire_at_ms is not None:
+            ms = b"%d" % expire_at_ms
+            self._send(b"*3\r\n$9\r\nPEXPIREAT\r\n" + target + b"$%d\r\n%b\r\n" % (len(ms), ms))
 
     def close(self) -> None:
         try:

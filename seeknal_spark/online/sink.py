@@ -23,6 +23,8 @@ import abc
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
+
 __all__ = ["OnlineSink", "SinkWriter"]
 
 
@@ -33,11 +35,15 @@ class SinkWriter(abc.ABC):
     def write(
         self,
         namespace: int,
-        keys: Sequence[str],
-        values: Sequence[str],
+        keys: pa.Array,
+        values: pa.Array,
         expire_at_ms: int | None = None,
     ) -> None:
         """Write ``keys[i] -> values[i]`` into ``namespace``.
+
+        ``keys`` and ``values`` are Arrow string arrays without nulls (UTF-8 JSON texts,
+        see :func:`~seeknal_spark.online.encoding.encode_rows`), so a writer can frame
+        them for its protocol with vectorised Arrow compute instead of a Python loop.
 
         The writer may buffer and pipeline; everything must be durable once
         :meth:`close` returns without error. ``expire_at_ms`` (epoch milliseconds) asks
@@ -62,8 +68,11 @@ class OnlineSink(abc.ABC):
 
     # -- export side (driver) ---------------------------------------------------------
     @abc.abstractmethod
-    def begin(self, table: str) -> str:
-        """Register and return a new generation id of ``table`` being written."""
+    def begin(self, table: str, namespaces: int) -> str:
+        """Register and return a new generation id of ``table`` being written.
+
+        ``namespaces`` is the number of lookups the export will write (0 .. n-1).
+        """
 
     @abc.abstractmethod
     def heartbeat(self, table: str, generation: str) -> None:

@@ -1,10 +1,15 @@
 """An online table: the served snapshot of a set of feature lookups, read key by key.
 
->>> table = OnlineTable.open("churn_features_online", sink=RedisSink(url))   # doctest: +SKIP
->>> features = table.get_features(keys=[{"customer_id": "CUST001"}], feature_names=names)
->>> X = [[features[f] for f in names]]                                         # one key
->>> rows = table.get_features(keys=[{"customer_id": "A"}, {"customer_id": "B"}])
->>> rows[1]["total_spend"], rows.to_pandas()                                   # many keys
+Typical use, in a serving process::
+
+    table = OnlineTable.open("churn_features_online", sink=RedisSink(url))
+    features = table.get_features(keys=[{"customer_id": "CUST001"}], feature_names=names)
+    X = [[features[f] for f in names]]                      # one key: reads as a mapping
+    rows = table.get_features(keys=[{"customer_id": "A"}, {"customer_id": "B"}])
+    rows[1]["total_spend"], rows.to_list(), rows.to_pandas()  # many keys: a sequence of rows
+
+Every call is one round trip to the sink, and every value in one result comes from the
+same export (generation), even while a new export is being switched in.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pyspark.sql import types as T
 from seeknal_spark.errors import NotFoundError, OnlineStoreError
 from seeknal_spark.naming import validate_name
 from seeknal_spark.online.embedded import EmbeddedSink
-from seeknal_spark.online.encoding import ValueCodec, coerce_key_value, encode_key
+from seeknal_spark.online.encoding import ValueCodec, coerce_key_value, encode_key, quote_string
 from seeknal_spark.online.sink import OnlineSink
 
 __all__ = ["OnlineFeatures", "OnlineTable"]
@@ -38,8 +43,9 @@ class OnlineFeatures(Sequence[dict[str, Any]]):
     index raises ``TypeError``: use ``result[i][name]``.
 
     A key (or a lookup of a key) that the online table does not hold, or whose value
-    expired, gives ``None`` for each of its features; ``result.found[i]`` is ``False``
-    for such a key.
+    expired, gives ``None`` for each of its features - or the lookup's declared default,
+    exactly as the point-in-time join fills a training row without a match;
+    ``result.found[i]`` is ``False`` for such a key.
 
     Attributes
     ----------
@@ -58,24 +64,45 @@ class OnlineFeatures(Sequence[dict[str, Any]]):
     def __init__(
         self,
         feature_names: list[str],
-        entity_keys: list[dict[str, Any]],
-        rows: list[dict[str, Any]],
+        entity_keys: list[Mapping[str, Any]],
+        values: list[list[Any]],
         found: list[bool],
         generation: str,
     ) -> None:
         self.feature_names = feature_names
         self.entity_keys = entity_keys
-        self.rows = rows
         self.found = found
         self.generation = generation
+        self._values = values  # per key, in feature_names order (shared: never handed out)
+        self._rows: list[dict[str, Any]] | None = None
+        self._index: dict[str, int] | None = None
 
-    def _single(self) -> dict[str, Any]:
-        if len(self.rows) != 1:
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One ``dict`` feature name -> value per key (built on first use)."""
+        if self._rows is None:
+            names = self.feature_names
+            self._rows = [dict(zip(names, v, strict=True)) for v in self._values]
+        return self._rows
+
+    def _single(self) -> list[Any]:
+        if len(self._values) != 1:
             raise TypeError(
-                f"these features are for {len(self.rows)} keys: index the row first "
+                f"these features are for {len(self._values)} keys: index the row first "
                 "(result[i][name]) or use result.rows / result.to_pandas()"
             )
-        return self.rows[0]
+        return self._values[0]
+
+    def _position(self, name: str) -> int:
+        self._single()
+        if self._index is None:
+            self._index = {n: i for i, n in enumerate(self.feature_names)}
+        pos = self._index.get(name)
+        if pos is None:
+            raise KeyError(
+                f"feature {name!r} was not asked for; asked: {', '.join(self.feature_names)}"
+            )
+        return pos
 
     @overload
     def __getitem__(self, item: int) -> dict[str, Any]: ...
@@ -88,44 +115,47 @@ class OnlineFeatures(Sequence[dict[str, Any]]):
 
     def __getitem__(self, item: int | slice | str) -> Any:
         if isinstance(item, str):
-            row = self._single()
-            if item not in row:
-                raise KeyError(
-                    f"feature {item!r} was not asked for; asked: {', '.join(self.feature_names)}"
-                )
-            return row[item]
+            return self._values[0][self._position(item)]
         return self.rows[item]
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._values)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.rows)
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, str):
-            return item in self._single()
+            try:
+                self._position(item)
+            except KeyError:
+                return False
+            return True
         return item in self.rows
 
     def get(self, name: str, default: Any = None) -> Any:
         """The value of feature ``name`` of the single key (``default`` if not asked for)."""
-        return self._single().get(name, default)
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
     def keys(self) -> list[str]:
         """Feature names of the single key."""
-        return list(self._single().keys())
+        self._single()
+        return list(self.feature_names)
 
     def values(self) -> list[Any]:
         """Feature values of the single key, in feature order."""
-        return list(self._single().values())
+        return list(self._single())
 
     def items(self) -> list[tuple[str, Any]]:
         """``(name, value)`` pairs of the single key."""
-        return list(self._single().items())
+        return list(zip(self.keys(), self.values(), strict=True))
 
     def to_list(self) -> list[list[Any]]:
         """One list of values per key, in ``feature_names`` order (a model's ``X``)."""
-        return [[row[f] for f in self.feature_names] for row in self.rows]
+        return [list(v) for v in self._values]
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame: the key columns, then one column per feature."""
@@ -133,12 +163,19 @@ class OnlineFeatures(Sequence[dict[str, Any]]):
 
         key_cols: list[str] = list(dict.fromkeys(c for k in self.entity_keys for c in k))
         columns: dict[str, Any] = {c: [k.get(c) for k in self.entity_keys] for c in key_cols}
-        for f in self.feature_names:
-            columns[f] = [row[f] for row in self.rows]
+        for j, f in enumerate(self.feature_names):
+            columns[f] = [v[j] for v in self._values]
         return pd.DataFrame({c: _series(pd, v) for c, v in columns.items()})
 
     def __repr__(self) -> str:
         return f"OnlineFeatures(generation={self.generation!r}, rows={self.rows!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, OnlineFeatures):
+            return self.rows == other.rows and self.feature_names == other.feature_names
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _series(pd: Any, values: list[Any]) -> Any:
@@ -158,6 +195,7 @@ class _Lookup:
     key_types: tuple[T.DataType, ...]
     features: tuple[str, ...]
     codec: ValueCodec
+    missing: list[Any]  # the row served for a key without values: defaults or None
 
 
 class _Plan:
@@ -172,6 +210,7 @@ class _Plan:
         for i, lk in enumerate(metadata["lookups"]):
             keys = T.StructType.fromJson(lk["key_schema"])
             feats = T.StructType.fromJson(lk["feature_schema"])
+            codec = ValueCodec([f.dataType for f in feats.fields])
             self.lookups.append(
                 _Lookup(
                     namespace=int(lk["namespace"]),
@@ -180,13 +219,54 @@ class _Plan:
                     key_columns=tuple(keys.names),
                     key_types=tuple(f.dataType for f in keys.fields),
                     features=tuple(feats.names),
-                    codec=ValueCodec([f.dataType for f in feats.fields]),
+                    codec=codec,
+                    missing=[None] * len(feats.fields)
+                    if not lk.get("defaults")
+                    else codec.decode(lk["defaults"]),
                 )
             )
             for pos, f in enumerate(feats.fields):
                 self.where[f.name] = (i, pos)
                 fields.append(f)
         self.schema = T.StructType(fields)
+        self.names = list(self.schema.names)
+        self._queries: dict[tuple[str, ...] | None, _Query] = {}
+
+    def query(self, feature_names: Sequence[str] | None) -> _Query | list[str]:
+        """The read plan of ``feature_names`` (cached), or the names this snapshot lacks."""
+        cache_key = None if feature_names is None else tuple(feature_names)
+        found = self._queries.get(cache_key)
+        if found is not None:
+            return found
+        names = self.names if cache_key is None else list(cache_key)
+        missing = [f for f in names if f not in self.where]
+        if missing:
+            return missing
+        where = [self.where[f] for f in names]
+        needed = sorted({i for i, _ in where})
+        positions = [pos for _, pos in where]
+        single = len(needed) == 1
+        query = _Query(
+            names=names,
+            needed=needed,
+            where=where,
+            positions=positions,
+            in_order=single and positions == list(range(len(self.lookups[needed[0]].features))),
+            missing_row=[self.lookups[needed[0]].missing[p] for p in positions] if single else [],
+        )
+        if len(self._queries) < 256:
+            self._queries[cache_key] = query
+        return query
+
+
+@dataclass(frozen=True)
+class _Query:
+    names: list[str]
+    needed: list[int]  # lookup indexes to read
+    where: list[tuple[int, int]]  # per name: (lookup index, position in its values)
+    positions: list[int]
+    in_order: bool  # one lookup, all of its features in storage order
+    missing_row: list[Any]  # one lookup: values of a key it lacks
 
 
 class OnlineTable:
@@ -260,7 +340,7 @@ class OnlineTable:
     @property
     def feature_names(self) -> list[str]:
         """Every served feature name, in export order."""
-        return self._load_plan(None).schema.names
+        return list(self._load_plan(None).names)
 
     # -- reading ----------------------------------------------------------------------
     def get_features(
@@ -295,23 +375,21 @@ class OnlineTable:
         OnlineStoreError
             The sink cannot be reached.
         """
-        key_list = [dict(keys)] if isinstance(keys, Mapping) else [dict(k) for k in keys]
+        key_list = [keys] if isinstance(keys, Mapping) else list(keys)
         plan = self._plan or self._load_plan(None)
         for _ in range(_RETRIES):
-            names = list(feature_names) if feature_names is not None else plan.schema.names
-            missing = [f for f in names if f not in plan.where]
-            if missing and plan is self._plan:
-                plan = self._load_plan(None)  # maybe a newer snapshot has it
-                missing = [f for f in names if f not in plan.where]
-            if missing:
+            query = plan.query(feature_names)
+            if isinstance(query, list) and plan is self._plan:
+                plan = self._load_plan(None)  # maybe a newer snapshot has them
+                query = plan.query(feature_names)
+            if isinstance(query, list):
                 raise NotFoundError(
-                    f"online table {self.name!r} has no feature {', '.join(map(repr, missing))}; "
-                    f"available: {', '.join(plan.schema.names)}"
+                    f"online table {self.name!r} has no feature {', '.join(map(repr, query))}; "
+                    f"available: {', '.join(plan.names)}"
                 )
-            needed = sorted({plan.where[f][0] for f in names})
             requests = [
                 (plan.lookups[i].namespace, self._encode_keys(plan.lookups[i], key_list))
-                for i in needed
+                for i in query.needed
             ]
             generation, raw = self.sink.read(self.name, requests)
             if generation is None:
@@ -322,48 +400,64 @@ class OnlineTable:
             if generation != plan.generation:
                 plan = self._load_plan(generation)
                 continue
-            return self._assemble(plan, names, needed, raw, key_list, generation)
+            return self._assemble(plan, query, raw, key_list, generation)
         raise OnlineStoreError(
             f"online table {self.name!r} changed generation {_RETRIES} times during one read; "
             "retry when exports are less frequent"
         )
 
     @staticmethod
-    def _encode_keys(lookup: _Lookup, key_list: list[dict[str, Any]]) -> list[str]:
-        cols = list(zip(lookup.key_columns, lookup.key_types, strict=True))
-        out = []
-        for key in key_list:
-            try:
-                parts = [coerce_key_value(key[c], t, c) for c, t in cols]
-            except KeyError as exc:
-                raise ValueError(
-                    f"key {key!r} lacks join-key column {exc.args[0]!r} needed by feature group "
-                    f"{lookup.feature_group!r}: pass every column of {list(lookup.key_columns)}"
-                ) from None
-            out.append(encode_key(parts))
-        return out
+    def _encode_keys(lookup: _Lookup, key_list: list[Mapping[str, Any]]) -> list[str]:
+        try:
+            if len(lookup.key_columns) == 1:
+                col, dtype = lookup.key_columns[0], lookup.key_types[0]
+                if isinstance(dtype, T.StringType):  # the common case, kept tight
+                    return [
+                        "[" + quote_string(v if type(v) is str else str(v)) + "]"
+                        if (v := key[col]) is not None
+                        else "[null]"
+                        for key in key_list
+                    ]
+                return [encode_key([coerce_key_value(key[col], dtype, col)]) for key in key_list]
+            cols = list(zip(lookup.key_columns, lookup.key_types, strict=True))
+            return [
+                encode_key([coerce_key_value(key[c], t, c) for c, t in cols]) for key in key_list
+            ]
+        except KeyError as exc:
+            raise ValueError(
+                f"a key lacks join-key column {exc.args[0]!r} needed by feature group "
+                f"{lookup.feature_group!r}: pass every column of {list(lookup.key_columns)}"
+            ) from None
 
     @staticmethod
     def _assemble(
         plan: _Plan,
-        names: list[str],
-        needed: list[int],
+        query: _Query,
         raw: list[list[bytes | None]],
-        key_list: list[dict[str, Any]],
+        key_list: list[Mapping[str, Any]],
         generation: str,
     ) -> OnlineFeatures:
-        decoded: dict[int, list[list[Any] | None]] = {}
-        for i, values in zip(needed, raw, strict=True):
-            codec = plan.lookups[i].codec
-            decoded[i] = [None if v is None else codec.decode(v) for v in values]
-        where = [plan.where[f] for f in names]
-        rows: list[dict[str, Any]] = []
-        found: list[bool] = []
+        names = list(query.names)
+        if len(query.needed) == 1:
+            values = plan.lookups[query.needed[0]].codec.decode_many(raw[0])
+            found = [vals is not None for vals in values]
+            missing, positions = query.missing_row, query.positions
+            if query.in_order:
+                rows = [missing if vals is None else vals for vals in values]
+            else:
+                rows = [missing if v is None else [v[p] for p in positions] for v in values]
+            return OnlineFeatures(names, key_list, rows, found, generation)
+        decoded = [
+            (plan.lookups[i].codec.decode_many(values), plan.lookups[i].missing)
+            for i, values in zip(query.needed, raw, strict=True)
+        ]
+        slot = {i: n for n, i in enumerate(query.needed)}
+        picks = [(slot[i], pos) for i, pos in query.where]
+        rows = []
         for k in range(len(key_list)):
-            row = {}
-            for f, (i, pos) in zip(names, where, strict=True):
-                vals = decoded[i][k]
-                row[f] = None if vals is None else vals[pos]
-            rows.append(row)
-            found.append(all(decoded[i][k] is not None for i in needed))
+            per_lookup: list[list[Any]] = [
+                miss if (v := vals[k]) is None else v for vals, miss in decoded
+            ]
+            rows.append([per_lookup[j][pos] for j, pos in picks])
+        found = [all(vals[k] is not None for vals, _ in decoded) for k in range(len(key_list))]
         return OnlineFeatures(names, key_list, rows, found, generation)

@@ -19,9 +19,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql import SparkSession
 
-from seeknal_spark.online import (  # noqa: E402
+from seeknal_spark.online import (
     EmbeddedSink,
     OnlineSink,
     RedisSink,
@@ -43,8 +43,8 @@ class StallingSink(OnlineSink):
     def describe(self) -> str:
         return self.inner.describe()
 
-    def begin(self, table: str) -> str:
-        return self.inner.begin(table)
+    def begin(self, table: str, namespaces: int) -> str:
+        return self.inner.begin(table, namespaces)
 
     def heartbeat(self, table: str, generation: str) -> None:
         self.inner.heartbeat(table, generation)
@@ -89,7 +89,7 @@ class StallingWriter(SinkWriter):
 def main() -> None:
     redis_url, prefix, embedded_dir, markers, table = sys.argv[1:6]
     spark = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master("local[4]")  # two exports x 2 tasks
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "50")

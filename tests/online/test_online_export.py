@@ -47,11 +47,23 @@ def _rows() -> list[tuple[Any, ...]]:
                 {"k": i},
             )
         )
+    rows.append(("NULLS", None, None, None, None, None, None, None, None, None, None, None))
     rows.append(
-        ("NULLS", None, None, None, None, None, None, None, None, None, None, None)
+        (
+            "SPECIAL",
+            math.nan,
+            -math.inf,
+            -(2**63),
+            0,
+            "",
+            False,
+            datetime(1970, 1, 1, tzinfo=UTC),
+            date(1970, 1, 1),
+            Decimal("0.0000"),
+            [],
+            {},
+        )
     )
-    rows.append(("SPECIAL", math.nan, -math.inf, -(2**63), 0, "", False,
-                 datetime(1970, 1, 1, tzinfo=UTC), date(1970, 1, 1), Decimal("0.0000"), [], {}))
     return rows
 
 
@@ -93,7 +105,15 @@ def test_lookups_with_different_entities_in_one_call(spark: SparkSession, sink: 
     table = export_snapshots(
         [
             Snapshot("customer", "v1", ("customer_id",), cust, ttl=timedelta(days=1)),
-            Snapshot("product", "v3", ("shop", "sku"), prod, delta_version=4, transform_hash="h"),
+            Snapshot(
+                "product",
+                "v3",
+                ("shop", "sku"),
+                prod,
+                delta_version=4,
+                transform_hash="h",
+                defaults={"stock": -1},
+            ),
         ],
         name="multi",
         sink=sink,
@@ -111,7 +131,7 @@ def test_lookups_with_different_entities_in_one_call(spark: SparkSession, sink: 
     assert got.rows == [
         {"stock": 10, "spend": 1.0},
         {"stock": 20, "spend": 2.0},
-        {"stock": None, "spend": None},
+        {"stock": -1, "spend": None},  # the declared default, as in training
     ]
     assert got.found == [True, True, False]
     meta = OnlineTable.open("multi", sink=sink).metadata
@@ -141,9 +161,7 @@ def test_unknown_feature_and_table(spark: SparkSession, sink: Any) -> None:
         export_snapshots(dup, name="errs", sink=sink)
 
 
-def test_new_export_replaces_and_removes_the_old_generation(
-    spark: SparkSession, sink: Any
-) -> None:
+def test_new_export_replaces_and_removes_the_old_generation(spark: SparkSession, sink: Any) -> None:
     one = spark.createDataFrame([("a", 1), ("b", 2)], "k string, v long")
     two = spark.createDataFrame([("a", 10), ("c", 30)], "k string, v long")
     first = export_snapshots([Snapshot("g", "v1", ("k",), one)], name="gens", sink=sink)
@@ -151,6 +169,9 @@ def test_new_export_replaces_and_removes_the_old_generation(
     second = export_snapshots([Snapshot("g", "v2", ("k",), two)], name="gens", sink=sink)
     gen2 = second.metadata["generation"]
     assert gen1 != gen2 and sink.generations("gens") == [gen2]
+    if isinstance(sink, RedisSink):  # the old generation's data and metadata are gone
+        left = {k.decode() for k in sink.client().scan_iter(f"{sink.key_prefix}:gens:[0-9]*")}
+        assert left == {f"{sink.key_prefix}:gens:{gen2}:0", f"{sink.key_prefix}:gens:{gen2}:m"}
     got = first.get_features(keys=[{"k": "a"}, {"k": "b"}, {"k": "c"}])
     assert got.generation == gen2 and [r["v"] for r in got] == [10, None, 30]
     assert first.metadata["lookups"][0]["version"] == "v2"
@@ -164,8 +185,8 @@ def test_keys_expire_after_ttl(spark: SparkSession, sink: Any) -> None:
     )
     assert fresh.get_features(keys=[{"k": "a"}])["v"] == 1
     if isinstance(sink, RedisSink):
-        keys = list(sink.client().scan_iter(match=f"{sink.key_prefix}:ttl_fresh:*:0:*"))
-        assert len(keys) == 1 and 0 < sink.client().pttl(keys[0]) <= 3600_000
+        gen = fresh.metadata["generation"]
+        assert 0 < sink.client().pttl(f"{sink.key_prefix}:ttl_fresh:{gen}:0") <= 3600_000
     stale = export_snapshots(
         [Snapshot("g", "v1", ("k",), df, ttl=ttl)],
         name="ttl_stale",
@@ -225,3 +246,11 @@ def test_embedded_sink_default_folder(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
     monkeypatch.setenv("SEEKNAL_ONLINE_DIR", str(tmp_path / "here"))
     assert EmbeddedSink().path == os.path.abspath(tmp_path / "here")
+
+
+def test_rediss_urls_use_tls() -> None:
+    sink = RedisSink("rediss://:pw@cache.example.com:6380/2?ssl_cert_reqs=none")
+    pool = sink.client().connection_pool
+    assert pool.connection_class.__name__ == "SSLConnection"
+    assert pool.connection_kwargs["host"] == "cache.example.com"
+    assert "pw" not in repr(sink) and "pw" not in sink.describe()
