@@ -7,6 +7,10 @@ Example::
         --name churn_features_online --redis-url redis://redis.internal:6379/0 \\
         --redis-password-env REDIS_PASSWORD
 
+Or, from a project config (the lookups and sink of the YAML, as ``seeknal-spark serve``)::
+
+    spark-submit jobs/export_online.py --config conf/example.yaml --as-of 2024-03-31
+
 Without ``--redis-url`` the table goes to the embedded SQLite store (``--online-dir``,
 default ``$SEEKNAL_ONLINE_DIR`` or ``~/.seeknal/online``), which suits local Spark only.
 The job prints one summary line (keys written, seconds) on stdout and exits non-zero
@@ -56,8 +60,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the export; return the process exit code."""
-    args = parse_args(argv)
+    """Run the export; return the process exit code.
+
+    With ``--config conf/<project>.yaml`` the project's lookups and online sink are used
+    (the same as ``seeknal-spark serve``); otherwise the explicit options below.
+    """
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--config" or a.startswith("--config=") for a in raw):
+        from seeknal_spark.cli import main as cli_main
+
+        return cli_main(["serve", "--log-format", "json", "--log-level", "INFO", *raw])
+    args = parse_args(raw)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

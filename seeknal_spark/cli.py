@@ -540,7 +540,7 @@ def _serve(args: argparse.Namespace) -> int:
             }
             for lk in meta["lookups"]
         },
-        "features": list(meta["features"]),
+        "features": table.feature_names,
         "duration_s": round(time.monotonic() - began, 3),
     })
     return 0
@@ -672,7 +672,11 @@ def _drift(args: argparse.Namespace) -> int:
         "reference": args.reference,
         "current": args.current,
         "report": str(written),
-        "features": {f.feature: f.status for f in report.features},
+        "features": [
+            {"feature": f.feature, "kind": f.kind, "status": f.status, "psi": f.psi, "ks": f.ks,
+             "null_rate_change": f.null_rate_change}
+            for f in report.features
+        ],
         "skipped": list(report.skipped),
         "alerts": alerts,
         "warnings": [str(w) for w in report.warnings],

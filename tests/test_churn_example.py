@@ -121,3 +121,13 @@ def test_encoding_is_deterministic_and_rejects_unknown_types() -> None:
         ModelEncoding(("segment",), {"segment": "string"})
     with pytest.raises(ConfigurationError, match="cannot be encoded"):
         ModelEncoding(("when",), {"when": "timestamp"})
+
+
+def test_missing_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from seeknal_spark.example.churn import require_sklearn
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(ConfigurationError, match=r"pip install seeknal-spark\[ml\]"):
+        require_sklearn()

@@ -282,3 +282,160 @@ def test_logging_is_restored_after_a_run(project_file: Path) -> None:
     before = (root.level, list(root.handlers))
     assert run("list", "--config", str(project_file), "--log-level", "DEBUG")[0] == 0
     assert (root.level, list(root.handlers)) == before
+
+
+# -- train / serve / parity / drift ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(materialized: dict[str, Any], project_file: Path) -> dict[str, Any]:
+    code, out, err = run("train", "--config", str(project_file))
+    assert code == 0, err
+    return summary_of(out)
+
+
+@pytest.fixture(scope="module")
+def served(trained: dict[str, Any], project_file: Path) -> dict[str, Any]:
+    code, out, err = run(
+        "serve", "--config", str(project_file), "--as-of", "2024-01-12", "--no-progress"
+    )
+    assert code == 0, err
+    return summary_of(out)
+
+
+def test_train_writes_the_training_set_with_its_manifest(
+    trained: dict[str, Any], project_file: Path, spark: SparkSession
+) -> None:
+    from seeknal_spark.historical import TrainingManifest
+    from seeknal_spark.schema import FeatureSchema
+
+    folder = project_file.parent
+    assert trained["status"] == "ok" and trained["format"] == "parquet"
+    assert trained["output"] == f"{folder}/example_training"
+    frame = spark.read.parquet(trained["output"])
+    assert frame.count() == trained["rows"] > 0
+    assert frame.columns == [
+        "customer_id", "prediction_time", "churned", *trained["features"]
+    ]
+    manifest = TrainingManifest.from_json(Path(trained["manifest"]).read_text())
+    assert trained["manifest"] == f"{folder}/example_training.manifest.json"
+    assert {e.feature_group: e.delta_version for e in manifest.lookups} == (
+        trained["delta_versions"]
+    )
+    schema = FeatureSchema.load(trained["schema"])
+    assert schema.feature_names == trained["features"]
+
+    # the manifest rebuilds the same rows (same Delta versions), here as a Delta table
+    rebuilt = str(folder / "rebuilt_training")
+    code, out, err = run("train", "--config", str(project_file), "--output", rebuilt,
+                         "--format", "delta", "--manifest", trained["manifest"])
+    assert code == 0, err
+    again = summary_of(out)
+    assert again["delta_versions"] == trained["delta_versions"]
+    from pyspark.testing import assertDataFrameEqual
+
+    assertDataFrameEqual(spark.read.format("delta").load(rebuilt), frame)
+    code, _, err = run("train", "--config", str(project_file), "--manifest",
+                       str(folder / "missing.json"))
+    assert code == 2 and "no manifest file" in err
+
+
+def test_serve_exports_the_lookups(served: dict[str, Any], project_file: Path) -> None:
+    from seeknal_spark.online.embedded import EmbeddedSink
+    from seeknal_spark.online.table import OnlineTable
+
+    assert served["status"] == "ok" and served["table"] == "customer_features"
+    assert served["as_of"] == "2024-01-12T00:00:00+00:00"
+    assert set(served["lookups"]) == {"customer_spend", "customer_profile"}
+    assert served["keys_written"] == sum(lk["keys"] for lk in served["lookups"].values()) > 0
+    table = OnlineTable.open(
+        "customer_features", sink=EmbeddedSink(str(project_file.parent / "example_online"))
+    )
+    assert table.feature_names == served["features"]
+
+
+def test_parity_gate_passes_then_fails_with_exit_1(
+    served: dict[str, Any], trained: dict[str, Any], project_file: Path, tmp_path: Path
+) -> None:
+    config = ["--config", str(project_file), "--table", "customer_features"]
+    code, out, err = run("parity", "--schema", trained["schema"], *config, "--values")
+    assert code == 0, err
+    ok = summary_of(out)
+    assert ok["status"] == "ok" and ok["schema_ok"] and ok["values"]["ok"]
+    assert ok["values"]["keys_checked"] == served["keys_written"]
+    code, out, _ = run("parity", "--schema", trained["schema"], *config, "--values",
+                       "--sample", "3")
+    assert code == 0 and summary_of(out)["values"]["keys_checked"] == 6
+
+    schema = json.loads(Path(trained["schema"]).read_text())
+    for feature in schema["features"]:
+        if feature["name"] == "spend_7d":
+            feature["dtype"] = "float"
+    bad = tmp_path / "bad_schema.json"
+    bad.write_text(json.dumps(schema))
+    code, out, err = run("parity", "--schema", str(bad), *config, "--values")
+    assert code == 1
+    failed = summary_of(out)
+    assert failed["status"] == "failed" and failed["values"].startswith("skipped")
+    assert failed["problems"] == [
+        "type mismatch for feature 'spend_7d': trained as float, served as double"
+    ]
+    assert err.startswith("seeknal-spark: error: parity failed") and "spend_7d" in err
+    code, _, err = run("parity", "--schema", str(tmp_path / "none.json"), *config)
+    assert code == 2 and "no feature schema" in err
+    code, _, err = run("parity", "--schema", trained["schema"], "--config", str(project_file),
+                       "--table", "nope")
+    assert code == 1 and "'nope'" in err
+
+
+def test_drift_writes_a_report_and_can_gate(
+    trained: dict[str, Any], tmp_path: Path, spark: SparkSession
+) -> None:
+    from pyspark.sql import functions as F
+
+    reference = trained["output"]
+    shifted = str(tmp_path / "shifted.parquet")
+    frame = spark.read.parquet(reference)
+    frame.withColumn("tenure_days", F.col("tenure_days") + 400).write.parquet(shifted)
+    out_html = tmp_path / "drift.html"
+    argv = ["drift", "--reference", reference, "--current", shifted, "--out", str(out_html),
+            "--features", "tenure_days", "spend_7d"]
+    code, out, err = run(*argv)
+    assert code == 0, err
+    report = summary_of(out)
+    statuses = [(f["feature"], f["status"]) for f in report["features"]]
+    assert report["status"] == "alert"
+    assert statuses == [("tenure_days", "alert"), ("spend_7d", "ok")]
+    assert report["features"][1]["psi"] == 0.0 and report["features"][1]["ks"] == 0.0
+    assert out_html.exists() and "tenure_days" in out_html.read_text()
+    code, out, err = run(*argv, "--fail-on-alert", "--threshold", "psi_warn=0.05")
+    assert code == 1 and "drift alert" in err and "tenure_days" in err
+    code, _, err = run(*argv, "--threshold", "psi_alert")
+    assert code == 2 and "--threshold" in err
+
+
+def test_job_wrappers_run_the_cli(served: dict[str, Any], trained: dict[str, Any],
+                                  project_file: Path) -> None:
+    import importlib.util
+    from types import ModuleType
+
+    root = Path(__file__).resolve().parents[1]
+
+    def load(job: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(f"{job}_job", root / "jobs" / f"{job}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    for job in ("build_training", "parity", "drift"):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = load(job).main(["--bogus"])
+        message = err.getvalue()
+        assert code == 2 and message.count("\n") == 1, (job, message)
+        assert message.startswith("seeknal-spark: error: "), message
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = load("parity").main(["--config", str(project_file), "--schema", trained["schema"],
+                                    "--table", "customer_features"])
+    assert code == 0
+    assert summary_of(out.getvalue())["command"] == "parity"

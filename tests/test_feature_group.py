@@ -97,7 +97,9 @@ def test_append_adds_rows(spark: SparkSession, store_path: str) -> None:
 def test_merge_upserts_on_keys_and_event_time(spark: SparkSession, store_path: str) -> None:
     store = FeatureStore(store_path, spark=spark)
     make_fg(spark, store).write(JAN[0], JAN[6])
-    update = txns(spark, [("c2", datetime(2024, 1, 2, 10), 50.0), ("c9", datetime(2024, 1, 3), 3.0)])
+    update = txns(
+        spark, [("c2", datetime(2024, 1, 2, 10), 50.0), ("c9", datetime(2024, 1, 3), 3.0)]
+    )
     fg = make_fg(spark, store, inputs={"txns": update})
     fg.write(JAN[0], JAN[6], mode="merge")
     rows = {(r.customer_id, r.day.day): r.spend for r in fg.read().collect()}
@@ -202,7 +204,12 @@ def test_hidden_write_time_breaks_ties_between_writes(spark: SparkSession, store
 @pytest.mark.parametrize(
     ("transform", "features", "error", "column"),
     [
-        (lambda txns: daily_spend(txns).drop("customer_id"), None, MissingColumnError, "customer_id"),
+        (
+            lambda txns: daily_spend(txns).drop("customer_id"),
+            None,
+            MissingColumnError,
+            "customer_id",
+        ),
         (lambda txns: daily_spend(txns).drop("day"), None, MissingColumnError, "day"),
         (
             lambda txns: daily_spend(txns).withColumn("day", F.lit("x")),

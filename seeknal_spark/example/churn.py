@@ -43,6 +43,7 @@ __all__ = [
     "churn_lookups",
     "churn_probabilities",
     "load_model",
+    "require_sklearn",
     "save_model",
     "train_churn_model",
 ]
@@ -204,6 +205,11 @@ class ModelEncoding:
         """Read an encoding written by :meth:`save`."""
         with open(path, encoding="utf-8") as handle:
             return cls.from_dict(json.load(handle))
+
+
+def require_sklearn() -> None:
+    """Raise :class:`ConfigurationError` (naming the pip extra) when scikit-learn is missing."""
+    _sklearn()
 
 
 def _sklearn() -> Any:

@@ -123,11 +123,12 @@ def run_example(
     ConfigurationError
         When scikit-learn is missing (``pip install seeknal-spark[ml]``).
     """
-    from seeknal_spark.example.churn import ModelEncoding
+    from seeknal_spark.example.churn import ModelEncoding, require_sklearn
     from seeknal_spark.project import materialize_group
     from seeknal_spark.session import get_spark
     from seeknal_spark.store import FeatureStore
 
+    require_sklearn()  # fail before minutes of Spark work, not after
     began = time.monotonic()
     timings: dict[str, float] = {}
     clock = [began]
@@ -340,46 +341,46 @@ def _drift(
 
 def format_summary(summary: Mapping[str, Any]) -> str:
     """The example's summary for people, a few lines (the JSON line follows it)."""
-    lines = ["seeknal-spark churn example", f"  workdir         {summary['workdir']}"]
+    lines = ["seeknal-spark churn example", f"  workdir           {summary['workdir']}"]
     for name, g in summary.get("feature_groups", {}).items():
         lines.append(
-            f"  {name:<16}{g['rows_written']:,} rows written, {g['windows_skipped']} window(s) "
+            f"  {name:<18}{g['rows_written']:,} rows written, {g['windows_skipped']} window(s) "
             f"skipped, Delta version {g['delta_version']}"
         )
     t = summary.get("training")
     if t:
         lines.append(
-            f"  training set    {t['rows']:,} rows at {t['prediction_times']} prediction times, "
-            f"{t['churned']:,} churned -> {t['path']}"
+            f"  training set      {t['rows']:,} rows at {t['prediction_times']} prediction "
+            f"times, {t['churned']:,} churned -> {t['path']}"
         )
     m = summary.get("model")
     if m:
         auc = "n/a" if m["auc"] is None else f"{m['auc']:.3f}"
         lines.append(
-            f"  model           RandomForest on {len(m['features'])} features: AUC {auc}, "
+            f"  model             RandomForest on {len(m['features'])} features: AUC {auc}, "
             f"accuracy {m['accuracy']:.3f} on {m['test_rows']:,} held-out rows"
         )
-        lines.append(f"  feature schema  {m['schema']}")
+        lines.append(f"  feature schema    {m['schema']}")
     s = summary.get("serving")
     if s:
         keys = ", ".join(f"{k} {v:,}" for k, v in s["keys_written"].items())
-        lines.append(f"  online table    {s['table']} as of {s['as_of']} ({keys} keys)")
+        lines.append(f"  online table      {s['table']} as of {s['as_of']} ({keys} keys)")
     p = summary.get("parity")
     if p:
         lines.append(
-            f"  parity          schema ok, {p['keys_checked']:,} keys compared, "
+            f"  parity            schema ok, {p['keys_checked']:,} keys compared, "
             f"{p['mismatches']} mismatching values"
         )
     pr = summary.get("prediction")
     if pr:
         lines.append(
-            f"  prediction      customer {pr['customer_id']}: churn probability "
+            f"  prediction        customer {pr['customer_id']}: churn probability "
             f"{pr['churn_probability']:.3f}"
         )
     d = summary.get("drift")
     if d:
         lines.append(
-            f"  drift           {d['features']} features, {len(d['alerts'])} alert(s), "
+            f"  drift             {d['features']} features, {len(d['alerts'])} alert(s), "
             f"max PSI {d['max_psi']} -> {d['report']}"
         )
     if "duration_s" in summary:
