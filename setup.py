@@ -1,5 +1,7 @@
 """Packaging for seeknal-spark."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 # Spark 4.0.x with its matching Delta release (Databricks Runtime 17.x ships Spark 4.0).
@@ -11,7 +13,7 @@ setup(
     version="0.1.0",
     description="Spark feature store: feature groups on versioned Delta tables, "
     "point-in-time training data and online serving without training-serving skew.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["seeknal_spark", "seeknal_spark.*"]),

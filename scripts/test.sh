@@ -8,6 +8,6 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 bash scripts/install_redis.sh
 bash scripts/warm_delta_jars.sh
 
-python3 -m ruff check seeknal_spark jobs tests benchmarks
+python3 -m ruff check .
 python3 -m mypy
 python3 -m pytest "$@"
