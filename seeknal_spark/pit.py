@@ -23,6 +23,11 @@ How it runs (see :func:`point_in_time_join` for *what* it computes):
    between batches.
 4. Sources that share the same key columns ride in the same shuffle; sources with other
    keys are joined one after another, every spine column carried through.
+
+When no key is hot and the feature tables hold few rows per key (``PitTuning.plan``,
+``join_max_rows_per_key``; one small counting job decides), a plain key join on
+``event_time <= spine time`` ranked per spine row is cheaper than sorting every feature
+row, and is used instead; both plans give the same rows (the tests check both).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -175,6 +180,12 @@ class PitTuning:
         At most this many time windows per hot key. None: ``4 * shuffle partitions``.
     hot_key_windows:
         Split every hot key into exactly this many windows (for tests); None: from its share.
+    plan:
+        ``"merge"``: the windowed sort-merge described in the module docstring.
+        ``"join"``: a key join on ``event_time <= spine time`` ranked per spine row, cheaper
+        when keys have few feature rows each and none is hot, ruinous on hot keys.
+        ``"auto"``: the join when no key is hot and the feature tables hold at most
+        ``join_max_rows_per_key`` rows per distinct key (one small job to count), else merge.
     prune_keys_max:
         Feature rows are semi-joined to the spine's keys (broadcast) when the spine has at
         most this many distinct keys (estimated); 0 disables key pruning.
@@ -186,6 +197,8 @@ class PitTuning:
     max_windows: int | None = None
     hot_key_windows: int | None = None
     prune_keys_max: int = 200_000
+    plan: str = "auto"
+    join_max_rows_per_key: float = 32.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.sample_fraction <= 1.0:
@@ -194,6 +207,8 @@ class PitTuning:
             raise ValueError(f"hot_key_share must be in [0, 1], got {self.hot_key_share}")
         if self.max_hot_keys < 0 or self.prune_keys_max < 0:
             raise ValueError("max_hot_keys and prune_keys_max must be >= 0")
+        if self.plan not in ("auto", "merge", "join"):
+            raise ValueError(f"plan must be 'auto', 'merge' or 'join', got {self.plan!r}")
         for name in ("max_windows", "hot_key_windows"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -480,8 +495,19 @@ def _one_pass(
 
     # -- hot keys (found on a sample, before key pruning) -----------------------------------
     hot_rows: list[tuple[Any, ...]] = []
-    if tmin is not None and tmax is not None and tmax > tmin and tuning.max_hot_keys > 0:
+    if tmin is not None and tmax is not None and tuning.max_hot_keys > 0:
         hot_rows = _hot_keys(feat, kcols, shuffle_parts, tuning)
+    use_join = tuning.plan == "join" or (
+        tuning.plan == "auto"
+        and not hot_rows
+        and _rows_per_key(feat, kcols) <= tuning.join_max_rows_per_key
+    )
+    if use_join:
+        logger.info("point-in-time join: key join plan (few rows per key, no hot key)")
+        merged = _join_plan(sp, feats, sources, kcols, inclusive)
+        return _finish(merged, spine_cols, sources)
+    if tmin is None or tmax is None or tmax <= tmin:
+        hot_rows = []  # one spine time: no windows to split into
 
     # -- key pruning: broadcast semi-join when the spine has few distinct keys -------------
     if 0 < n_keys_estimate <= tuning.prune_keys_max:
@@ -552,7 +578,11 @@ def _one_pass(
     )
     merged = union.mapInArrow(merge, StructType(out_fields))
 
-    # -- names and defaults ----------------------------------------------------------------------
+    return _finish(merged, spine_cols, sources)
+
+
+def _finish(merged: DataFrame, spine_cols: list[str], sources: list[AsOfSource]) -> DataFrame:
+    """Output names, and defaults where no feature row matched."""
     final = [F.col(f"`{c}`") for c in spine_cols]
     for s, src in enumerate(sources):
         ftypes = {f.name: f.dataType for f in src.df.schema.fields}
@@ -563,6 +593,62 @@ def _one_pass(
                 value = F.when(F.col(f"{_P}s{s}_m"), value).otherwise(default)
             final.append(value.alias(src.output_name(feature)))
     return merged.select(*final)
+
+
+def _rows_per_key(feat: DataFrame, kcols: list[str]) -> float:
+    """The largest (feature rows / distinct keys) over the sources of a pass (one job)."""
+    stats = (
+        feat.groupBy(_SRC)
+        .agg(F.count("*").alias("n"), F.approx_count_distinct(F.struct(*kcols)).alias("k"))
+        .collect()
+    )
+    return max((r["n"] / max(r["k"], 1) for r in stats), default=0.0)
+
+
+def _join_plan(
+    sp: DataFrame,
+    feats: list[DataFrame],
+    sources: list[AsOfSource],
+    kcols: list[str],
+    inclusive: bool,
+) -> DataFrame:
+    """Per source: spine LEFT JOIN features ON keys AND time bounds, best row per spine row.
+
+    A row id from ``monotonically_increasing_id`` only needs to be unique: nothing is
+    joined back on it, so recomputation cannot mismatch rows.
+    """
+    rid = f"{_P}rid"
+    cur = sp.withColumn(rid, F.monotonically_increasing_id())
+    for s, (src, fd) in enumerate(zip(sources, feats, strict=True)):
+        tbs = [f"{_P}s{s}_tb{j}" for j in range(len(src.tie_break_cols))]
+        fcols = [f"{_P}s{s}_f{j}" for j in range(len(src.features))]
+        ft, h = f"{_P}ft", f"{_P}s{s}_h"
+        right = fd.select(
+            *[F.col(kc).alias(f"{kc}_r") for kc in kcols], F.col(_T).alias(ft), *tbs, h, *fcols
+        )
+        cond = (right[ft] <= cur[_T]) if inclusive else (right[ft] < cur[_T])
+        for kc in kcols:
+            cond = cond & (cur[kc] == right[f"{kc}_r"])
+        if src.ttl is not None:
+            cond = cond & (right[ft] > cur[_T] - F.lit(_ttl_us(src.ttl)))
+        ftypes = {f.name: f.dataType for f in src.df.schema.fields}
+        order = [F.col(ft).desc_nulls_last()]
+        order += [F.col(c).desc_nulls_last() for c in tbs]
+        order.append(F.col(h).desc_nulls_last())
+        order += [
+            F.col(c).desc_nulls_last()
+            for c, name in zip(fcols, src.features, strict=True)
+            if _orderable(ftypes[name])
+        ]
+        rank = F.row_number().over(Window.partitionBy(rid).orderBy(*order))
+        cur = (
+            cur.join(right, cond, "left")
+            .withColumn(f"{_P}rn", rank)
+            .where(F.col(f"{_P}rn") == 1)
+            .withColumn(f"{_P}s{s}_m", F.col(ft).isNotNull())
+            .drop(f"{_P}rn", ft, h, *tbs, *[f"{kc}_r" for kc in kcols])
+        )
+    return cur
 
 
 def _hot_keys(

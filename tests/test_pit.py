@@ -14,9 +14,11 @@ from seeknal_spark.errors import ColumnTypeError, ConfigurationError, MissingCol
 from seeknal_spark.pit import AsOfSource, PitTuning, point_in_time_join
 
 D = datetime(2024, 1, 1)
-NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0)
+NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0, plan="merge")
+#: the key-join plan chosen for keys with few rows each
+JOIN = PitTuning(plan="join")
 #: every key hot, many windows, key pruning on: exercises seeds and the semi-join
-ALL_TRICKS = PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=5)
+ALL_TRICKS = PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=5, plan="merge")
 
 
 def h(n: float) -> datetime:
@@ -42,7 +44,7 @@ def feats(spark: SparkSession) -> DataFrame:
     )
 
 
-@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS], ids=["plain", "windows"])
+@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS, JOIN], ids=["plain", "windows", "join"])
 def test_step2_latest_not_after_spine_time(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [(1, h(-1), "a"), (1, h(0), "b"), (1, h(7), "c"), (1, h(10), "d"), (2, h(30), "e")],
@@ -103,7 +105,7 @@ def test_step1_numeric_key_is_cast_other_mismatch_raises(
         point_in_time_join(bad, [AsOfSource(feats, ("k",), "et", ("v",))])
 
 
-@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS], ids=["plain", "windows"])
+@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS, JOIN], ids=["plain", "windows", "join"])
 def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [(1, h(12), "exactly_ttl"), (1, h(11.99), "inside"), (1, h(20), "expired")],
@@ -115,7 +117,7 @@ def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, 
     assert rows(out, "id", "v") == [("exactly_ttl", None), ("expired", None), ("inside", 20.0)]
 
 
-@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS], ids=["plain", "windows"])
+@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS, JOIN], ids=["plain", "windows", "join"])
 def test_step4_ties(spark: SparkSession, tuning) -> None:
     feats = spark.createDataFrame(
         [
@@ -182,7 +184,7 @@ def test_step7_utc_whatever_the_session_zone(spark: SparkSession) -> None:
     assert got_ntz == [(1.0,), (2.0,)]
 
 
-@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS], ids=["plain", "windows"])
+@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS, JOIN], ids=["plain", "windows", "join"])
 def test_step8_all_rows_kept(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [
@@ -218,6 +220,8 @@ def test_windows_plan_equals_plain_plan(spark: SparkSession, ttl: timedelta | No
     plain = rows(point_in_time_join(spine, [src], tuning=NO_TRICKS), "k", "prediction_time", "v")
     split = rows(point_in_time_join(spine, [src], tuning=ALL_TRICKS), "k", "prediction_time", "v")
     assert split == plain
+    joined = rows(point_in_time_join(spine, [src], tuning=JOIN), "k", "prediction_time", "v")
+    assert joined == plain
     assert sum(v is not None for _, _, v in plain) > 60
 
 

@@ -4,7 +4,7 @@ The data are drawn to hit the edges: equal event times (ties broken by a created
 column, nulls included, then by the feature hash), spine times equal to event times, spine
 times exactly one TTL after an event, duplicate spine rows, null spine keys and times,
 empty feature tables, several sources with different keys at once, and both plans (plain,
-and every key split into time windows with seeds).
+every key split into time windows with seeds, and the key-join plan).
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from pyspark.sql import functions as F
 from seeknal_spark.pit import AsOfSource, PitTuning, feature_hash, point_in_time_join
 
 BASE = datetime(2024, 3, 1)
-PLAIN = PitTuning(max_hot_keys=0, prune_keys_max=0)
-WINDOWS = PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=4)
+PLANS = {
+    "plain": PitTuning(max_hot_keys=0, prune_keys_max=0, plan="merge"),
+    "windows": PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=4, plan="merge"),
+    "join": PitTuning(plan="join"),
+}
 
 hours = st.integers(min_value=0, max_value=12)
 key = st.integers(min_value=0, max_value=2)
@@ -107,7 +110,7 @@ def _feature_frame(spark: SparkSession, rows: list[tuple[Any, ...]]) -> DataFram
     ttl=st.one_of(st.none(), st.integers(1, 4)),
     inclusive=st.booleans(),
     start=st.one_of(st.none(), st.integers(0, 6)),
-    windows=st.booleans(),
+    plan=st.sampled_from(sorted(PLANS)),
 )
 @example(  # prehistory: the only earlier rows are before the first spine time (seeds)
     spine=[(0, 0, 5), (0, 0, 9), (1, 1, 14), (0, 0, 5)],
@@ -116,7 +119,7 @@ def _feature_frame(spark: SparkSession, rows: list[tuple[Any, ...]]) -> DataFram
     ttl=None,
     inclusive=True,
     start=None,
-    windows=True,
+    plan="windows",
 )
 def test_matches_merge_asof(
     spark: SparkSession,
@@ -126,7 +129,7 @@ def test_matches_merge_asof(
     ttl: int | None,
     inclusive: bool,
     start: int | None,
-    windows: bool,
+    plan: str,
 ) -> None:
     spine_df = spark.createDataFrame(
         [(a, b, _ts(t)) for a, b, t in spine], "k int, k2 int, prediction_time timestamp"
@@ -156,7 +159,7 @@ def test_matches_merge_asof(
         sources,
         inclusive=inclusive,
         feature_start_time=_ts(start),
-        tuning=WINDOWS if windows else PLAIN,
+        tuning=PLANS[plan],
     )
     assert out.columns == ["k", "k2", "prediction_time", "a", "b", "c"]
 
