@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -52,16 +53,12 @@ appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
 """
 
 
-def _airflow_installed() -> bool:
-    try:
-        import airflow  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(_airflow_installed(), reason="Airflow is installed in this environment")
-def test_build_dag_without_airflow_names_the_install(tmp_path: Path) -> None:
+def test_build_dag_without_airflow_names_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in [m for m in sys.modules if m == "airflow" or m.startswith("airflow.")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "airflow", None)  # importing it now raises ImportError
     with pytest.raises(ConfigurationError, match="pip install apache-airflow apache-airflow-"):
         seeknal_airflow.build_dag(tmp_path / "missing.yaml")
 
