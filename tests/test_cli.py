@@ -18,23 +18,13 @@ from seeknal_spark.errors import ConfigurationError
 from seeknal_spark.feature_group import FeatureGroup
 from seeknal_spark.progress import Progress
 from seeknal_spark.store import FeatureStore
+from tests.projects import example_project
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "conf" / "example.yaml"
 WINDOW = ["--start", "2024-01-10", "--end", "2024-01-12", "--interval", "1d"]
 
 
 def small_project(folder: Path) -> Path:
-    """The example project with tiny data and every path under ``folder``."""
-    text = EXAMPLE.read_text()
-    for old, new in (
-        ("n_customers: 500, n_days: 90", "n_customers: 30, n_days: 20"),
-        ("./runs/", f"{folder}/"),
-    ):
-        assert old in text
-        text = text.replace(old, new)
-    path = folder / "project.yaml"
-    path.write_text(text)
-    return path
+    return example_project(folder, n_customers=30, n_days=20)
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -312,9 +302,7 @@ def test_train_writes_the_training_set_with_its_manifest(
     assert trained["output"] == f"{folder}/example_training"
     frame = spark.read.parquet(trained["output"])
     assert frame.count() == trained["rows"] > 0
-    assert frame.columns == [
-        "customer_id", "prediction_time", "churned", *trained["features"]
-    ]
+    assert frame.columns == ["customer_id", "prediction_time", "churned", *trained["features"]]
     manifest = TrainingManifest.from_json(Path(trained["manifest"]).read_text())
     assert trained["manifest"] == f"{folder}/example_training.manifest.json"
     assert {e.feature_group: e.delta_version for e in manifest.lookups} == (
@@ -325,16 +313,26 @@ def test_train_writes_the_training_set_with_its_manifest(
 
     # the manifest rebuilds the same rows (same Delta versions), here as a Delta table
     rebuilt = str(folder / "rebuilt_training")
-    code, out, err = run("train", "--config", str(project_file), "--output", rebuilt,
-                         "--format", "delta", "--manifest", trained["manifest"])
+    code, out, err = run(
+        "train",
+        "--config",
+        str(project_file),
+        "--output",
+        rebuilt,
+        "--format",
+        "delta",
+        "--manifest",
+        trained["manifest"],
+    )
     assert code == 0, err
     again = summary_of(out)
     assert again["delta_versions"] == trained["delta_versions"]
     from pyspark.testing import assertDataFrameEqual
 
     assertDataFrameEqual(spark.read.format("delta").load(rebuilt), frame)
-    code, _, err = run("train", "--config", str(project_file), "--manifest",
-                       str(folder / "missing.json"))
+    code, _, err = run(
+        "train", "--config", str(project_file), "--manifest", str(folder / "missing.json")
+    )
     assert code == 2 and "no manifest file" in err
 
 
@@ -361,8 +359,9 @@ def test_parity_gate_passes_then_fails_with_exit_1(
     ok = summary_of(out)
     assert ok["status"] == "ok" and ok["schema_ok"] and ok["values"]["ok"]
     assert ok["values"]["keys_checked"] == served["keys_written"]
-    code, out, _ = run("parity", "--schema", trained["schema"], *config, "--values",
-                       "--sample", "3")
+    code, out, _ = run(
+        "parity", "--schema", trained["schema"], *config, "--values", "--sample", "3"
+    )
     assert code == 0 and summary_of(out)["values"]["keys_checked"] == 6
 
     schema = json.loads(Path(trained["schema"]).read_text())
@@ -381,8 +380,9 @@ def test_parity_gate_passes_then_fails_with_exit_1(
     assert err.startswith("seeknal-spark: error: parity failed") and "spend_7d" in err
     code, _, err = run("parity", "--schema", str(tmp_path / "none.json"), *config)
     assert code == 2 and "no feature schema" in err
-    code, _, err = run("parity", "--schema", trained["schema"], "--config", str(project_file),
-                       "--table", "nope")
+    code, _, err = run(
+        "parity", "--schema", trained["schema"], "--config", str(project_file), "--table", "nope"
+    )
     assert code == 1 and "'nope'" in err
 
 
@@ -396,8 +396,18 @@ def test_drift_writes_a_report_and_can_gate(
     frame = spark.read.parquet(reference)
     frame.withColumn("tenure_days", F.col("tenure_days") + 400).write.parquet(shifted)
     out_html = tmp_path / "drift.html"
-    argv = ["drift", "--reference", reference, "--current", shifted, "--out", str(out_html),
-            "--features", "tenure_days", "spend_7d"]
+    argv = [
+        "drift",
+        "--reference",
+        reference,
+        "--current",
+        shifted,
+        "--out",
+        str(out_html),
+        "--features",
+        "tenure_days",
+        "spend_7d",
+    ]
     code, out, err = run(*argv)
     assert code == 0, err
     report = summary_of(out)
@@ -412,8 +422,9 @@ def test_drift_writes_a_report_and_can_gate(
     assert code == 2 and "--threshold" in err
 
 
-def test_job_wrappers_run_the_cli(served: dict[str, Any], trained: dict[str, Any],
-                                  project_file: Path) -> None:
+def test_job_wrappers_run_the_cli(
+    served: dict[str, Any], trained: dict[str, Any], project_file: Path
+) -> None:
     import importlib.util
     from types import ModuleType
 
@@ -435,7 +446,15 @@ def test_job_wrappers_run_the_cli(served: dict[str, Any], trained: dict[str, Any
         assert message.startswith("seeknal-spark: error: "), message
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = load("parity").main(["--config", str(project_file), "--schema", trained["schema"],
-                                    "--table", "customer_features"])
+        code = load("parity").main(
+            [
+                "--config",
+                str(project_file),
+                "--schema",
+                trained["schema"],
+                "--table",
+                "customer_features",
+            ]
+        )
     assert code == 0
     assert summary_of(out.getvalue())["command"] == "parity"

@@ -18,24 +18,15 @@ import pytest
 from pyspark.sql import SparkSession
 
 from seeknal_spark.store import FeatureStore
+from tests.projects import example_project
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = ROOT / "jobs" / "materialize.py"
-EXAMPLE = ROOT / "conf" / "example.yaml"
 DELTA_PACKAGE = "io.delta:delta-spark_2.13:4.0.1"
 
 
 def tiny_project(folder: Path) -> Path:
-    text = EXAMPLE.read_text()
-    for old, new in (
-        ("n_customers: 500, n_days: 90", "n_customers: 20, n_days: 15"),
-        ("./runs/", f"{folder}/"),
-    ):
-        assert old in text
-        text = text.replace(old, new)
-    path = folder / "project.yaml"
-    path.write_text(text)
-    return path
+    return example_project(folder, n_customers=20, n_days=15)
 
 
 def package_zip(target: Path) -> Path:
