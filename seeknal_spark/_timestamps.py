@@ -9,12 +9,37 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, DateType, TimestampNTZType, TimestampType
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROS_PER_DAY = 86_400_000_000
 TIME_TYPES = (TimestampType, TimestampNTZType, DateType)
 
 
 def is_time_type(dtype: DataType) -> bool:
     """True for the column types accepted as event or spine times."""
     return isinstance(dtype, TIME_TYPES)
+
+
+def utc_micros_column(column: Column, dtype: DataType) -> Column:
+    """Microseconds since the Unix epoch (UTC) of a date / timestamp / timestamp_ntz column.
+
+    ``TimestampType`` values are instants; ``DateType`` values are midnight UTC and
+    ``TimestampNTZType`` wall times are read as UTC, so the result never depends on the
+    session time zone.
+    """
+    if isinstance(dtype, TimestampType):
+        return F.unix_micros(column)
+    if isinstance(dtype, DateType):
+        return F.unix_date(column).cast("long") * F.lit(_MICROS_PER_DAY)
+    if isinstance(dtype, TimestampNTZType):
+        # built from the wall-clock fields alone: no conversion through any time zone
+        # (so also exact for wall times that fall in a DST gap of the session zone)
+        seconds = F.date_part(F.lit("SECOND"), column) * F.lit(1_000_000)  # with the fraction
+        return (
+            F.unix_date(F.to_date(column)).cast("long") * F.lit(_MICROS_PER_DAY)
+            + F.hour(column).cast("long") * F.lit(3_600_000_000)
+            + F.minute(column).cast("long") * F.lit(60_000_000)
+            + seconds.cast("long")
+        )
+    raise TypeError(f"not a date/timestamp type: {dtype.simpleString()}")
 
 
 def utc_instant(column: Column, dtype: DataType) -> Column:
@@ -25,11 +50,7 @@ def utc_instant(column: Column, dtype: DataType) -> Column:
     """
     if isinstance(dtype, TimestampType):
         return column
-    if isinstance(dtype, DateType):
-        return F.timestamp_seconds(F.unix_date(column).cast("long") * F.lit(86400))
-    if isinstance(dtype, TimestampNTZType):
-        return F.from_utc_timestamp(column.cast("timestamp"), F.current_timezone())
-    raise TypeError(f"not a time type: {dtype.simpleString()}")
+    return F.timestamp_micros(utc_micros_column(column, dtype))
 
 
 def to_utc_datetime(value: datetime | date) -> datetime:

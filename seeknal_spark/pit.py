@@ -59,7 +59,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from seeknal_spark._timestamps import utc_micros
+from seeknal_spark._timestamps import utc_micros, utc_micros_column
 from seeknal_spark.errors import ColumnTypeError, ConfigurationError, MissingColumnError
 
 __all__ = [
@@ -79,24 +79,6 @@ _ORD = f"{_P}ord"  # side order at equal time: features before spine when inclus
 _SRC = f"{_P}src"  # -1 for spine rows, the source index for feature rows
 _NW = f"{_P}nw"  # number of time windows of a hot key (null for other keys)
 _MICROS_PER_DAY = 86_400_000_000
-
-
-def utc_micros_column(column: Column, dtype: DataType) -> Column:
-    """Microseconds since the Unix epoch (UTC) of a date / timestamp / timestamp_ntz column.
-
-    ``TimestampType`` values are instants; ``DateType`` values are midnight UTC and
-    ``TimestampNTZType`` wall times are read as UTC, so the result never depends on the
-    session time zone.
-    """
-    if isinstance(dtype, TimestampType):
-        return F.unix_micros(column)
-    if isinstance(dtype, DateType):
-        return F.unix_date(column).cast("long") * F.lit(_MICROS_PER_DAY)
-    if isinstance(dtype, TimestampNTZType):
-        # timestampdiff on TIMESTAMP_NTZ counts wall-clock microseconds: no zone involved
-        epoch = F.lit(datetime(1970, 1, 1)).cast("timestamp_ntz")
-        return F.timestamp_diff("MICROSECOND", epoch, column)
-    raise TypeError(f"not a date/timestamp type: {dtype.simpleString()}")
 
 
 def feature_hash(columns: Sequence[Column]) -> Column:
