@@ -221,6 +221,10 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per method")
     parser.add_argument("--methods", default="bound,engine,naive")
+    parser.add_argument(
+        "--data",
+        help="keep the generated data in this folder and reuse it when it matches the arguments",
+    )
     parser.add_argument("--_run", help=argparse.SUPPRESS)
     parser.add_argument("--_data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,10 +236,15 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
         return
     args.keys = args.keys or max(1_000, args.feature_rows // 10)
-    data = tempfile.mkdtemp(prefix="pit-bench-data-")
+    data = args.data or tempfile.mkdtemp(prefix="pit-bench-data-")
+    shape = {k: getattr(args, k) for k in ("spine_rows", "feature_rows", "groups", "skew", "keys")}
+    stamp = os.path.join(data, "_shape.json")
     try:
         t0 = time.perf_counter()
-        generate(args, data)
+        if not (args.data and os.path.exists(stamp) and json.load(open(stamp)) == shape):
+            generate(args, data)
+            with open(stamp, "w") as fh:
+                json.dump(shape, fh)
         print(
             f"data: spine {args.spine_rows:,} rows, {args.groups} x {args.feature_rows:,} "
             f"feature rows, {args.keys:,} keys, {args.skew} ({time.perf_counter() - t0:.0f} s)"
@@ -262,7 +271,8 @@ def main() -> None:
             else:
                 print(f"naive / engine = {naive[0] / eng[0]:.2f} wall, {naive[1] / eng[1]:.2f} CPU")
     finally:
-        shutil.rmtree(data, ignore_errors=True)
+        if not args.data:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

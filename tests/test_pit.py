@@ -14,11 +14,11 @@ from seeknal_spark.errors import ColumnTypeError, ConfigurationError, MissingCol
 from seeknal_spark.pit import AsOfSource, PitTuning, point_in_time_join
 
 D = datetime(2024, 1, 1)
-NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0, plan="merge")
-#: the key-join plan chosen for keys with few rows each
-JOIN = PitTuning(plan="join")
+NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0)
+#: every key in one hash bucket: one merge call sees many keys
+ONE_BUCKET = PitTuning(max_hot_keys=0, buckets=1)
 #: every key hot, many windows, key pruning on: exercises seeds and the semi-join
-ALL_TRICKS = PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=5, plan="merge")
+ALL_TRICKS = PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=5)
 
 
 def h(n: float) -> datetime:
@@ -44,7 +44,9 @@ def feats(spark: SparkSession) -> DataFrame:
     )
 
 
-@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS, JOIN], ids=["plain", "windows", "join"])
+@pytest.mark.parametrize(
+    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+)
 def test_step2_latest_not_after_spine_time(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [(1, h(-1), "a"), (1, h(0), "b"), (1, h(7), "c"), (1, h(10), "d"), (2, h(30), "e")],
@@ -105,7 +107,9 @@ def test_step1_numeric_key_is_cast_other_mismatch_raises(
         point_in_time_join(bad, [AsOfSource(feats, ("k",), "et", ("v",))])
 
 
-@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS, JOIN], ids=["plain", "windows", "join"])
+@pytest.mark.parametrize(
+    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+)
 def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [(1, h(12), "exactly_ttl"), (1, h(11.99), "inside"), (1, h(20), "expired")],
@@ -117,7 +121,9 @@ def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, 
     assert rows(out, "id", "v") == [("exactly_ttl", None), ("expired", None), ("inside", 20.0)]
 
 
-@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS, JOIN], ids=["plain", "windows", "join"])
+@pytest.mark.parametrize(
+    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+)
 def test_step4_ties(spark: SparkSession, tuning) -> None:
     feats = spark.createDataFrame(
         [
@@ -184,7 +190,9 @@ def test_step7_utc_whatever_the_session_zone(spark: SparkSession) -> None:
     assert got_ntz == [(1.0,), (2.0,)]
 
 
-@pytest.mark.parametrize("tuning", [NO_TRICKS, ALL_TRICKS, JOIN], ids=["plain", "windows", "join"])
+@pytest.mark.parametrize(
+    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+)
 def test_step8_all_rows_kept(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [
@@ -220,8 +228,8 @@ def test_windows_plan_equals_plain_plan(spark: SparkSession, ttl: timedelta | No
     plain = rows(point_in_time_join(spine, [src], tuning=NO_TRICKS), "k", "prediction_time", "v")
     split = rows(point_in_time_join(spine, [src], tuning=ALL_TRICKS), "k", "prediction_time", "v")
     assert split == plain
-    joined = rows(point_in_time_join(spine, [src], tuning=JOIN), "k", "prediction_time", "v")
-    assert joined == plain
+    bucket = rows(point_in_time_join(spine, [src], tuning=ONE_BUCKET), "k", "prediction_time", "v")
+    assert bucket == plain
     assert sum(v is not None for _, _, v in plain) > 60
 
 

@@ -4,7 +4,7 @@ The data are drawn to hit the edges: equal event times (ties broken by a created
 column, nulls included, then by the feature hash), spine times equal to event times, spine
 times exactly one TTL after an event, duplicate spine rows, null spine keys and times,
 empty feature tables, several sources with different keys at once, and both plans (plain,
-every key split into time windows with seeds, and the key-join plan).
+every key split into time windows with seeds, and all keys in one hash bucket).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from seeknal_spark.pit import AsOfSource, PitTuning, feature_hash, point_in_time
 
 BASE = datetime(2024, 3, 1)
 PLANS = {
-    "plain": PitTuning(max_hot_keys=0, prune_keys_max=0, plan="merge"),
-    "windows": PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=4, plan="merge"),
-    "join": PitTuning(plan="join"),
+    "plain": PitTuning(max_hot_keys=0, prune_keys_max=0),
+    "windows": PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=4),
+    "one_bucket": PitTuning(max_hot_keys=0, buckets=1),
 }
 
 hours = st.integers(min_value=0, max_value=12)

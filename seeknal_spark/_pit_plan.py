@@ -1,0 +1,297 @@
+"""How :func:`seeknal_spark.pit.point_in_time_join` runs: one cogrouped merge per source.
+
+For each feature table (an ``AsOfSource``), in order:
+
+1. **Prune.** Feature rows with a null key or time are dropped, and so are rows after the
+   last spine time, before ``feature_start_time``, and - with a TTL - at or before the first
+   spine time minus the TTL. When the spine has few enough distinct keys, rows whose key
+   is not in the spine are dropped by a broadcast semi-join.
+2. **Group.** Every spine row and feature row gets a group id: a hash bucket of its keys,
+   or, for a *hot* key (one holding a large share of a sample of the feature rows), the
+   key's own time window. A hot key's history is thereby split across tasks.
+3. **Seed.** A small aggregate finds, for each hot key and each of its windows, the best
+   feature row of all earlier windows; that row joins the window's feature rows, so the
+   answer stays exact whatever the window boundaries.
+4. **Merge.** Spine rows and feature rows are shuffled by group id (each side once, only
+   its own columns) and every group is resolved by :class:`~seeknal_spark._asof_kernel.AsOfKernel`:
+   a sort and a linear scan, never a pairing of every row with every row.
+
+The output of one source is the spine of the next, so every spine column travels along.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DataType,
+    LongType,
+    MapType,
+    StructField,
+    StructType,
+)
+
+from seeknal_spark._asof_kernel import AsOfKernel, as_cogroup_function
+
+__all__ = ["PitTuning", "SourcePlan", "find_hot_keys", "merge_source"]
+
+logger = logging.getLogger(__name__)
+
+P = "__pit_"  # prefix of every internal column
+T_COL = f"{P}t"  # UTC microseconds
+_G = f"{P}g"  # group id of the cogroup
+_HI = f"{P}hi"  # index of a hot key
+_NW = f"{P}nw"  # number of time windows of a hot key
+_B = f"{P}b"  # time window of a row of a hot key (-1: before the first spine time)
+HASH_COL = f"{P}h"
+
+
+@dataclass(frozen=True)
+class PitTuning:
+    """Knobs of the join plan; they never change the result, only how it is computed.
+
+    Parameters
+    ----------
+    sample_fraction:
+        Fraction of feature rows sampled to find hot keys.
+    hot_key_share:
+        A key holding more than this share of the sampled rows of a feature table is split
+        into time windows. None: ``1 / (2 * shuffle partitions)``. ``0.0`` splits every
+        sampled key (for tests).
+    max_hot_keys:
+        At most this many keys per feature table are split (the hot-key table is broadcast).
+    max_windows:
+        At most this many time windows per hot key. None: ``4 * shuffle partitions``.
+    hot_key_windows:
+        Split every hot key into exactly this many windows (for tests); None: from its share.
+    prune_keys_max:
+        Feature rows are semi-joined to the spine's keys (broadcast) when the spine has at
+        most this many distinct keys (estimated); 0 disables key pruning.
+    buckets:
+        Hash buckets the keys that are not hot fall into (each bucket is merged in one
+        Python call, so its rows must fit in a worker's memory). None: ``4 * shuffle
+        partitions``, at least 8.
+    """
+
+    sample_fraction: float = 0.02
+    hot_key_share: float | None = None
+    max_hot_keys: int = 64
+    max_windows: int | None = None
+    hot_key_windows: int | None = None
+    prune_keys_max: int = 200_000
+    buckets: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.sample_fraction <= 1.0:
+            raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
+        if self.hot_key_share is not None and not 0.0 <= self.hot_key_share <= 1.0:
+            raise ValueError(f"hot_key_share must be in [0, 1], got {self.hot_key_share}")
+        if self.max_hot_keys < 0 or self.prune_keys_max < 0:
+            raise ValueError("max_hot_keys and prune_keys_max must be >= 0")
+        for name in ("max_windows", "hot_key_windows", "buckets"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def sortable(dtype: DataType) -> bool:
+    """Whether values of ``dtype`` can be ordered by the merge (atomic types only)."""
+    return not isinstance(dtype, (ArrayType, MapType, StructType))
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """One feature table in the internal shape, pruned, ready to merge.
+
+    ``feats`` has the key columns ``key_cols``, ``T_COL``, the tie-breakers ``tie_cols``,
+    ``HASH_COL`` and the value columns ``value_cols`` (named as in the output).
+    """
+
+    index: int
+    feats: DataFrame
+    keys: tuple[str, ...]
+    key_cols: tuple[str, ...]
+    key_casts: dict[str, DataType]
+    tie_cols: tuple[str, ...]
+    value_cols: tuple[str, ...]
+    sortable_value_cols: tuple[str, ...]
+    matched_col: str
+    ttl_us: int | None
+
+
+def find_hot_keys(
+    plans: Sequence[SourcePlan], shuffle_parts: int, tuning: PitTuning
+) -> dict[int, list[tuple[Any, ...]]]:
+    """Per source index, its hot keys as ``(*key values, windows)`` rows.
+
+    One small job per set of key types (sources with the same key types are sampled
+    together); at most ``max_hot_keys`` rows per source reach the driver.
+    """
+    parts = max(shuffle_parts, 1)
+    share = tuning.hot_key_share if tuning.hot_key_share is not None else 1.0 / (2 * parts)
+    max_w = tuning.max_windows or 4 * parts
+    by_types: dict[tuple[str, ...], list[SourcePlan]] = {}
+    for plan in plans:
+        types = tuple(plan.feats.schema[c].dataType.json() for c in plan.key_cols)
+        by_types.setdefault(types, []).append(plan)
+    hot: dict[int, list[tuple[Any, ...]]] = {plan.index: [] for plan in plans}
+    src = f"{P}src"
+    for group in by_types.values():
+        kcols = [f"{P}hk{j}" for j in range(len(group[0].key_cols))]
+        sample: DataFrame | None = None
+        for plan in group:
+            keys = plan.feats.select(
+                F.lit(plan.index).alias(src),
+                *[F.col(c).alias(k) for c, k in zip(plan.key_cols, kcols, strict=True)],
+            )
+            if tuning.sample_fraction < 1.0:
+                keys = keys.sample(fraction=tuning.sample_fraction, seed=17)
+            sample = keys if sample is None else sample.unionByName(keys)
+        assert sample is not None  # every group has a source
+        counts = sample.groupBy(src, *kcols).count()
+        total = F.sum("count").over(Window.partitionBy(src))
+        rank = F.row_number().over(Window.partitionBy(src).orderBy(F.col("count").desc(), *kcols))
+        top = (
+            counts.select("*", total.alias("total"), rank.alias("rank"))
+            .where(
+                (F.col("count") > F.col("total") * F.lit(share))
+                & (F.col("rank") <= tuning.max_hot_keys)
+            )
+            .collect()
+        )
+        for row in top:
+            fraction = row["count"] / row["total"]
+            windows = tuning.hot_key_windows or min(max_w, max(2, math.ceil(fraction * 2 * parts)))
+            hot[row[src]].append((*[row[k] for k in kcols], windows))
+    return hot
+
+
+def merge_source(
+    spine: DataFrame,
+    plan: SourcePlan,
+    *,
+    spine_time: Column,
+    hot_rows: list[tuple[Any, ...]],
+    tmin: int | None,
+    tmax: int | None,
+    prune_keys: bool,
+    buckets: int,
+    inclusive: bool,
+) -> DataFrame:
+    """``spine`` with ``plan``'s value columns and matched flag appended (steps 1-4)."""
+    kcols = list(plan.key_cols)
+    spine_cols = list(spine.columns)
+    key_sel = []
+    for key, kc in zip(plan.keys, kcols, strict=True):
+        col = F.col(f"`{key}`")
+        key_sel.append((col.cast(plan.key_casts[key]) if key in plan.key_casts else col).alias(kc))
+    left = spine.select(*[F.col(f"`{c}`") for c in spine_cols], *key_sel, spine_time.alias(T_COL))
+    right = plan.feats
+
+    if prune_keys:
+        not_null = F.lit(True)
+        for kc in kcols:
+            not_null = not_null & F.col(kc).isNotNull()
+        spine_keys = left.select(*kcols).where(not_null).distinct()
+        right = right.join(F.broadcast(spine_keys), kcols, "left_semi")
+
+    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in kcols]), F.lit(buckets))
+    if hot_rows and tmin is not None and tmax is not None and tmax > tmin:
+        logger.info(
+            "point-in-time join: source %d, %d hot keys split into time windows",
+            plan.index,
+            len(hot_rows),
+        )
+        hot = spine.sparkSession.createDataFrame(
+            [(*row[:-1], i, row[-1]) for i, row in enumerate(hot_rows)],
+            StructType(
+                [
+                    *[StructField(kc, right.schema[kc].dataType, False) for kc in kcols],
+                    StructField(_HI, LongType(), False),
+                    StructField(_NW, LongType(), False),
+                ]
+            ),
+        )
+        max_w = max(row[-1] for row in hot_rows)
+        width = F.ceil(F.lit(tmax - tmin + 1) / F.col(_NW)).cast("long")
+        window = (
+            F.when(F.col(T_COL).isNull(), F.lit(0))
+            .when(F.col(T_COL) < F.lit(tmin), F.lit(-1))
+            .otherwise(F.least(F.floor((F.col(T_COL) - F.lit(tmin)) / width), F.col(_NW) - 1))
+            .cast("long")
+        )
+
+        def group_of(window_col: Column) -> Column:
+            hot_group = F.lit(buckets) + F.col(_HI) * F.lit(max_w) + window_col
+            return F.when(F.col(_HI).isNull(), bucket).otherwise(hot_group)
+
+        left = (
+            left.join(F.broadcast(hot), kcols, "left")
+            .withColumn(_B, window)
+            .select(*[F.col(f"`{c}`") for c in left.columns], group_of(F.col(_B)).alias(_G))
+        )
+        marked = right.join(F.broadcast(hot), kcols, "left").withColumn(_B, window)
+        seeds = _seeds(marked, hot, plan, group_of)
+        right = (
+            marked.where(F.col(_HI).isNull() | (F.col(_B) >= 0))
+            .select(*right.columns, group_of(F.col(_B)).alias(_G))
+            .unionByName(seeds)
+        )
+    else:
+        left = left.withColumn(_G, bucket)
+        right = right.withColumn(_G, bucket)
+
+    kernel = AsOfKernel(
+        spine_cols=tuple(spine_cols),
+        key_cols=tuple(kcols),
+        time_col=T_COL,
+        tie_cols=plan.tie_cols,
+        hash_col=HASH_COL,
+        value_cols=plan.value_cols,
+        sortable_value_cols=plan.sortable_value_cols,
+        matched_col=plan.matched_col,
+        ttl_us=plan.ttl_us,
+        inclusive=inclusive,
+    )
+    schema = StructType(
+        [
+            *spine.schema.fields,
+            *[StructField(c, right.schema[c].dataType, True) for c in plan.value_cols],
+            StructField(plan.matched_col, BooleanType(), False),
+        ]
+    )
+    merge = as_cogroup_function(kernel, schema.fieldNames())
+    return left.groupBy(_G).cogroup(right.groupBy(_G)).applyInArrow(merge, schema)
+
+
+def _seeds(marked: DataFrame, hot: DataFrame, plan: SourcePlan, group_of: Any) -> DataFrame:
+    """For each hot key and window w, the best feature row of the windows before w."""
+    kcols = list(plan.key_cols)
+    rank = F.struct(
+        T_COL, *plan.tie_cols, HASH_COL, *plan.sortable_value_cols
+    )  # the kernel's tie order
+    payload = F.struct(T_COL, *plan.tie_cols, HASH_COL, *plan.value_cols)
+    tails = (
+        marked.where(F.col(_HI).isNotNull() & (F.col(_B) < F.col(_NW) - 1))
+        .groupBy(*kcols, _HI, _B)
+        .agg(F.max_by(payload, rank).alias("p"), F.max(rank).alias("r"))
+    )
+    target = f"{P}tw"
+    targets = hot.select(
+        *kcols, _HI, F.explode(F.sequence(F.lit(0).cast("long"), F.col(_NW) - 1)).alias(target)
+    )
+    return (
+        targets.join(tails, [*kcols, _HI])
+        .where(F.col(_B) < F.col(target))
+        .groupBy(*kcols, _HI, target)
+        .agg(F.max_by("p", "r").alias("p"))
+        .select(*kcols, "p.*", group_of(F.col(target)).alias(_G))
+    )
