@@ -9,7 +9,8 @@ The merge is a sort and one linear scan:
 
 1. Spine rows and feature rows are put in one order: keys, time, then side (feature rows
    before spine rows at equal time when the match is inclusive, after otherwise), then the
-   tie-breakers, the feature hash and the feature values, nulls first.
+   tie-breakers, the feature values and a hash of those that cannot be ordered, nulls
+   first.
 2. Each spine row takes the last feature row before it in that order (a running maximum
    of feature positions), if that row has the same keys and is within the TTL.
 """
@@ -62,12 +63,13 @@ class AsOfKernel:
         UTC microseconds (int64), present on both sides.
     tie_cols:
         Feature-side tie-breakers, compared in this order (greatest wins, nulls lowest).
-    hash_col:
-        Feature-side hash of the feature values, the tie-breaker after ``tie_cols``.
     value_cols:
         Feature-side columns to return, named as in the output.
     sortable_value_cols:
-        The value columns that can be ordered: the last tie-breakers.
+        The value columns that can be ordered: the tie-breakers after ``tie_cols``.
+    hash_col:
+        Feature-side hash of the values that cannot be ordered (None when all can): the
+        last tie-breaker.
     matched_col:
         Output column: whether a feature row was found.
     ttl_us:
@@ -80,9 +82,9 @@ class AsOfKernel:
     key_cols: tuple[str, ...]
     time_col: str
     tie_cols: tuple[str, ...]
-    hash_col: str
     value_cols: tuple[str, ...]
     sortable_value_cols: tuple[str, ...]
+    hash_col: str | None
     matched_col: str
     ttl_us: int | None
     inclusive: bool
@@ -112,7 +114,10 @@ class AsOfKernel:
         sort_cols["t"] = t
         side = np.concatenate([np.full(n, spine_side, np.int8), np.full(m, feat_side, np.int8)])
         sort_cols["side"] = pa.array(side)
-        for i, name in enumerate((*self.tie_cols, self.hash_col, *self.sortable_value_cols)):
+        tie_break = (*self.tie_cols, *self.sortable_value_cols)
+        if self.hash_col is not None:
+            tie_break += (self.hash_col,)
+        for i, name in enumerate(tie_break):
             col = _column(feats, name)
             sort_cols[f"b{i}"] = pa.concat_arrays([pa.nulls(n, type=col.type), col])
         order = _sort_indices(pa.table(sort_cols))

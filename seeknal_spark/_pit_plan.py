@@ -9,9 +9,9 @@ For each feature table (an ``AsOfSource``), in order:
 2. **Group.** Every spine row and feature row gets a group id: a hash bucket of its keys,
    or, for a *hot* key (one holding a large share of a sample of the feature rows), the
    key's own time window. A hot key's history is thereby split across tasks.
-3. **Seed.** A small aggregate finds, for each hot key and each of its windows, the best
-   feature row of all earlier windows; that row joins the window's feature rows, so the
-   answer stays exact whatever the window boundaries.
+3. **Seed.** A small aggregate finds, for each hot key and each of its windows, the latest
+   event time of all earlier windows; the feature rows at that time are merged in that
+   window too (as its *seed*), so the answer stays exact whatever the window boundaries.
 4. **Merge.** Spine rows and feature rows are shuffled by group id (each side once, only
    its own columns) and every group is resolved by :class:`~seeknal_spark._asof_kernel.AsOfKernel`:
    a sort and a linear scan, never a pairing of every row with every row.
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -41,7 +41,7 @@ from pyspark.sql.types import (
 
 from seeknal_spark._asof_kernel import AsOfKernel, as_cogroup_function
 
-__all__ = ["PitTuning", "SourcePlan", "find_hot_keys", "merge_source"]
+__all__ = ["HASH_COL", "PitTuning", "SourcePlan", "find_hot_keys", "merge_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ _G = f"{P}g"  # group id of the cogroup
 _HI = f"{P}hi"  # index of a hot key
 _NW = f"{P}nw"  # number of time windows of a hot key
 _B = f"{P}b"  # time window of a row of a hot key (-1: before the first spine time)
-HASH_COL = f"{P}h"
+HASH_COL = f"{P}h"  # hash of the feature values that cannot be ordered
+_TARGETS = f"{P}targets"  # later windows a feature row also seeds
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,10 @@ class PitTuning:
 
     Parameters
     ----------
-    sample_fraction:
-        Fraction of feature rows sampled to find hot keys.
+    sample_rows:
+        Feature rows per table read to find hot keys: the first rows of its partitions,
+        which costs a fraction of a full scan (a biased sample when files are sorted by
+        key: a missed hot key only costs time). None: every row.
     hot_key_share:
         A key holding more than this share of the sampled rows of a feature table is split
         into time windows. None: ``1 / (2 * shuffle partitions)``. ``0.0`` splits every
@@ -81,7 +84,7 @@ class PitTuning:
         partitions``, at least 8.
     """
 
-    sample_fraction: float = 0.02
+    sample_rows: int | None = 200_000
     hot_key_share: float | None = None
     max_hot_keys: int = 64
     max_windows: int | None = None
@@ -90,8 +93,8 @@ class PitTuning:
     buckets: int | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.sample_fraction <= 1.0:
-            raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
+        if self.sample_rows is not None and self.sample_rows < 1:
+            raise ValueError(f"sample_rows must be >= 1 (or None), got {self.sample_rows}")
         if self.hot_key_share is not None and not 0.0 <= self.hot_key_share <= 1.0:
             raise ValueError(f"hot_key_share must be in [0, 1], got {self.hot_key_share}")
         if self.max_hot_keys < 0 or self.prune_keys_max < 0:
@@ -112,7 +115,8 @@ class SourcePlan:
     """One feature table in the internal shape, pruned, ready to merge.
 
     ``feats`` has the key columns ``key_cols``, ``T_COL``, the tie-breakers ``tie_cols``,
-    ``HASH_COL`` and the value columns ``value_cols`` (named as in the output).
+    the value columns ``value_cols`` (named as in the output) and, when some values
+    cannot be ordered, ``hash_col``: a hash of those, the last tie-breaker.
     """
 
     index: int
@@ -123,6 +127,7 @@ class SourcePlan:
     tie_cols: tuple[str, ...]
     value_cols: tuple[str, ...]
     sortable_value_cols: tuple[str, ...]
+    hash_col: str | None
     matched_col: str
     ttl_us: int | None
 
@@ -133,10 +138,12 @@ def find_hot_keys(
     """Per source index, its hot keys as ``(*key values, windows)`` rows.
 
     One small job per set of key types (sources with the same key types are sampled
-    together); at most ``max_hot_keys`` rows per source reach the driver.
+    together); at most ``max_hot_keys`` keys per source reach the driver. A key must hold
+    more than ``hot_key_share`` of its source's sampled rows, and appear twice.
     """
     parts = max(shuffle_parts, 1)
     share = tuning.hot_key_share if tuning.hot_key_share is not None else 1.0 / (2 * parts)
+    min_count = 2 if share > 0 else 1  # a key seen once in the sample is not hot
     max_w = tuning.max_windows or 4 * parts
     by_types: dict[tuple[str, ...], list[SourcePlan]] = {}
     for plan in plans:
@@ -152,25 +159,23 @@ def find_hot_keys(
                 F.lit(plan.index).alias(src),
                 *[F.col(c).alias(k) for c, k in zip(plan.key_cols, kcols, strict=True)],
             )
-            if tuning.sample_fraction < 1.0:
-                keys = keys.sample(fraction=tuning.sample_fraction, seed=17)
+            if tuning.sample_rows is not None:
+                keys = keys.limit(tuning.sample_rows)
             sample = keys if sample is None else sample.unionByName(keys)
         assert sample is not None  # every group has a source
         counts = sample.groupBy(src, *kcols).count()
-        total = F.sum("count").over(Window.partitionBy(src))
-        rank = F.row_number().over(Window.partitionBy(src).orderBy(F.col("count").desc(), *kcols))
-        top = (
-            counts.select("*", total.alias("total"), rank.alias("rank"))
-            .where(
-                (F.col("count") > F.col("total") * F.lit(share))
-                & (F.col("rank") <= tuning.max_hot_keys)
-            )
-            .collect()
-        )
-        for row in top:
-            fraction = row["count"] / row["total"]
-            windows = tuning.hot_key_windows or min(max_w, max(2, math.ceil(fraction * 2 * parts)))
-            hot[row[src]].append((*[row[k] for k in kcols], windows))
+        candidate = F.when(F.col("count") >= min_count, F.struct(F.col("count"), *kcols))
+        top = F.slice(F.sort_array(F.collect_list(candidate), asc=False), 1, tuning.max_hot_keys)
+        per_source = counts.groupBy(src).agg(F.sum("count").alias("total"), top.alias("top"))
+        for row in per_source.collect():
+            for entry in row["top"]:
+                if entry["count"] <= row["total"] * share:
+                    break
+                fraction = entry["count"] / row["total"]
+                windows = tuning.hot_key_windows or min(
+                    max_w, max(2, math.ceil(fraction * 2 * parts))
+                )
+                hot[row[src]].append((*[entry[k] for k in kcols], windows))
     return hot
 
 
@@ -182,11 +187,15 @@ def merge_source(
     hot_rows: list[tuple[Any, ...]],
     tmin: int | None,
     tmax: int | None,
-    prune_keys: bool,
+    spine_keys: DataFrame | None,
     buckets: int,
     inclusive: bool,
 ) -> DataFrame:
-    """``spine`` with ``plan``'s value columns and matched flag appended (steps 1-4)."""
+    """``spine`` with ``plan``'s value columns and matched flag appended (steps 1-4).
+
+    ``spine_keys``, when given, holds the spine's distinct non-null keys (cast to the
+    source's key types): feature rows of other keys are dropped before the shuffle.
+    """
     kcols = list(plan.key_cols)
     spine_cols = list(spine.columns)
     key_sel = []
@@ -196,12 +205,8 @@ def merge_source(
     left = spine.select(*[F.col(f"`{c}`") for c in spine_cols], *key_sel, spine_time.alias(T_COL))
     right = plan.feats
 
-    if prune_keys:
-        not_null = F.lit(True)
-        for kc in kcols:
-            not_null = not_null & F.col(kc).isNotNull()
-        spine_keys = left.select(*kcols).where(not_null).distinct()
-        right = right.join(F.broadcast(spine_keys), kcols, "left_semi")
+    if spine_keys is not None:
+        right = right.join(F.broadcast(spine_keys.toDF(*kcols)), kcols, "left_semi")
 
     bucket = F.pmod(F.xxhash64(*[F.col(c) for c in kcols]), F.lit(buckets))
     if hot_rows and tmin is not None and tmax is not None and tmax > tmin:
@@ -239,11 +244,15 @@ def merge_source(
             .select(*[F.col(f"`{c}`") for c in left.columns], group_of(F.col(_B)).alias(_G))
         )
         marked = right.join(F.broadcast(hot), kcols, "left").withColumn(_B, window)
-        seeds = _seeds(marked, hot, plan, group_of)
+        seeds = _seed_targets(marked, hot, plan)
+        # a row is merged in its own window (if after the first spine time) and, as a
+        # seed, in the later windows listed for it: one row out per group it belongs to
+        own = F.when(F.col(_B) >= 0, F.array(F.col(_B))).otherwise(F.array().cast("array<long>"))
+        windows = F.concat(own, F.coalesce(F.col(_TARGETS), F.array().cast("array<long>")))
         right = (
-            marked.where(F.col(_HI).isNull() | (F.col(_B) >= 0))
+            marked.join(F.broadcast(seeds), [*kcols, _HI, T_COL], "left")
+            .withColumn(_B, F.explode(windows))
             .select(*right.columns, group_of(F.col(_B)).alias(_G))
-            .unionByName(seeds)
         )
     else:
         left = left.withColumn(_G, bucket)
@@ -254,7 +263,7 @@ def merge_source(
         key_cols=tuple(kcols),
         time_col=T_COL,
         tie_cols=plan.tie_cols,
-        hash_col=HASH_COL,
+        hash_col=plan.hash_col,
         value_cols=plan.value_cols,
         sortable_value_cols=plan.sortable_value_cols,
         matched_col=plan.matched_col,
@@ -272,17 +281,19 @@ def merge_source(
     return left.groupBy(_G).cogroup(right.groupBy(_G)).applyInArrow(merge, schema)
 
 
-def _seeds(marked: DataFrame, hot: DataFrame, plan: SourcePlan, group_of: Any) -> DataFrame:
-    """For each hot key and window w, the best feature row of the windows before w."""
+def _seed_targets(marked: DataFrame, hot: DataFrame, plan: SourcePlan) -> DataFrame:
+    """Seeds: for each hot key and window w, the latest event time of the windows before w.
+
+    Returns ``(keys, hot index, event time, windows)`` rows: the feature rows of that key
+    at that time (several when tied: the merge breaks the tie as everywhere else) are
+    also merged in each listed window. Only a long maximum per window is aggregated, over
+    the keys and times alone, and the result - a few rows per hot key - is broadcast.
+    """
     kcols = list(plan.key_cols)
-    rank = F.struct(
-        T_COL, *plan.tie_cols, HASH_COL, *plan.sortable_value_cols
-    )  # the kernel's tie order
-    payload = F.struct(T_COL, *plan.tie_cols, HASH_COL, *plan.value_cols)
     tails = (
         marked.where(F.col(_HI).isNotNull() & (F.col(_B) < F.col(_NW) - 1))
         .groupBy(*kcols, _HI, _B)
-        .agg(F.max_by(payload, rank).alias("p"), F.max(rank).alias("r"))
+        .agg(F.max(T_COL).alias(f"{P}tt"))
     )
     target = f"{P}tw"
     targets = hot.select(
@@ -292,6 +303,7 @@ def _seeds(marked: DataFrame, hot: DataFrame, plan: SourcePlan, group_of: Any) -
         targets.join(tails, [*kcols, _HI])
         .where(F.col(_B) < F.col(target))
         .groupBy(*kcols, _HI, target)
-        .agg(F.max_by("p", "r").alias("p"))
-        .select(*kcols, "p.*", group_of(F.col(target)).alias(_G))
+        .agg(F.max(f"{P}tt").alias(T_COL))
+        .groupBy(*kcols, _HI, T_COL)
+        .agg(F.collect_list(target).alias(_TARGETS))
     )

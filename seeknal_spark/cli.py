@@ -93,21 +93,29 @@ def _common(
 ) -> None:
     if optional_config:
         parser.add_argument(
-            "--config", default=None, metavar="FILE",
+            "--config",
+            default=None,
+            metavar="FILE",
             help="project YAML, for its Spark settings (default: none)",
         )
     elif config:
         parser.add_argument(
-            "--config", default=DEFAULT_CONFIG, metavar="FILE",
+            "--config",
+            default=DEFAULT_CONFIG,
+            metavar="FILE",
             help=f"project YAML (default: {DEFAULT_CONFIG})",
         )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument(
-        "--log-level", default=None, metavar="LEVEL",
+        "--log-level",
+        default=None,
+        metavar="LEVEL",
         help="DEBUG, INFO, WARNING (default) or ERROR",
     )
     parser.add_argument(
-        "--log-format", choices=("text", "json"), default="text",
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
         help="json: one JSON object per log line (structured logs for jobs)",
     )
 
@@ -146,7 +154,8 @@ def configure_logging(level: str | None = None, fmt: str = "text") -> Iterator[N
     saved = (root.level, py4j.level)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        _JsonFormatter() if fmt == "json"
+        _JsonFormatter()
+        if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root.addHandler(handler)
@@ -177,7 +186,11 @@ def _iso(value: datetime | date | None) -> str | None:
 # -- materialize ---------------------------------------------------------------------------
 def _materialize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--feature-group", "-g", action="append", dest="feature_groups", metavar="NAME",
+        "--feature-group",
+        "-g",
+        action="append",
+        dest="feature_groups",
+        metavar="NAME",
         help="a feature group to write (repeat for several; default: all, in file order)",
     )
     parser.add_argument("--start", required=True, help="window start, e.g. 2024-01-01 (UTC)")
@@ -187,11 +200,14 @@ def _materialize_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--version", help="feature-group version (default: from the file)")
     parser.add_argument(
-        "--mode", choices=("overwrite", "append", "merge"), default="overwrite",
+        "--mode",
+        choices=("overwrite", "append", "merge"),
+        default="overwrite",
         help="how each window is written (default: overwrite)",
     )
     parser.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="rewrite windows already written with the same transform",
     )
     parser.add_argument(
@@ -241,8 +257,14 @@ def _materialize(args: argparse.Namespace) -> int:
     try:
         with progress:
             summary = project.materialize(
-                start, end, feature_groups=names, interval=interval, version=args.version,
-                mode=args.mode, force=args.force, on_window=on_window,
+                start,
+                end,
+                feature_groups=names,
+                interval=interval,
+                version=args.version,
+                mode=args.mode,
+                force=args.force,
+                on_window=on_window,
             )
     except Exception as exc:
         partial = MaterializeSummary(done, time.monotonic() - began).to_dict()
@@ -270,25 +292,32 @@ def _list(args: argparse.Namespace) -> int:
     for name in [*project.feature_groups, *sorted(set(registered) - set(project.feature_groups))]:
         cfg = project.config.feature_groups.get(name)
         fg = project.feature_groups.get(name)
-        rows.append({
-            "name": name,
-            "entity": fg.entity.name if fg is not None else None,
-            "version": cfg.version if cfg is not None else None,
-            "stored_versions": registered.get(name, []),
-            "features": None if fg is None or fg.features is None else len(fg.features),
-            "in_config": cfg is not None,
-            "description": cfg.description if cfg is not None else "",
-        })
+        rows.append(
+            {
+                "name": name,
+                "entity": fg.entity.name if fg is not None else None,
+                "version": cfg.version if cfg is not None else None,
+                "stored_versions": registered.get(name, []),
+                "features": None if fg is None or fg.features is None else len(fg.features),
+                "in_config": cfg is not None,
+                "description": cfg.description if cfg is not None else "",
+            }
+        )
     if args.json:
         _emit({"feature_groups": rows})
         return 0
     table = [["NAME", "ENTITY", "VERSION", "STORED", "FEATURES", "DESCRIPTION"]]
     for row in rows:
-        table.append([
-            row["name"], row["entity"] or "-", row["version"] or "-",
-            ",".join(row["stored_versions"]) or "-",
-            "-" if row["features"] is None else str(row["features"]), row["description"],
-        ])
+        table.append(
+            [
+                row["name"],
+                row["entity"] or "-",
+                row["version"] or "-",
+                ",".join(row["stored_versions"]) or "-",
+                "-" if row["features"] is None else str(row["features"]),
+                row["description"],
+            ]
+        )
     _print_table(table)
     return 0
 
@@ -307,8 +336,12 @@ def _describe(args: argparse.Namespace) -> int:
     except NotFoundError:
         if cfg is None:
             raise
-        description = {"name": args.name, "version": args.version or cfg.version,
-                       "versions": [], "materialized": False}
+        description = {
+            "name": args.name,
+            "version": args.version or cfg.version,
+            "versions": [],
+            "materialized": False,
+        }
     if cfg is not None:
         fg = project.feature_groups[args.name]
         description["config"] = {
@@ -346,11 +379,17 @@ def _history(args: argparse.Namespace) -> int:
         return 0
     table = [["DELTA", "TIMESTAMP", "OPERATION", "MODE", "WINDOW_START", "WINDOW_END", "HASH"]]
     for e in entries:
-        table.append([
-            str(e["delta_version"]), str(e.get("timestamp") or "-"), str(e["operation"]),
-            str(e.get("mode") or "-"), str(e.get("window_start") or "-"),
-            str(e.get("window_end") or "-"), str(e.get("transform_hash") or "-")[:12],
-        ])
+        table.append(
+            [
+                str(e["delta_version"]),
+                str(e.get("timestamp") or "-"),
+                str(e["operation"]),
+                str(e.get("mode") or "-"),
+                str(e.get("window_start") or "-"),
+                str(e.get("window_end") or "-"),
+                str(e.get("transform_hash") or "-")[:12],
+            ]
+        )
     _print_table(table)
     return 0
 
@@ -396,7 +435,7 @@ def _write_text(spark: Any, path: str, text: str) -> None:
         frame = spark.createDataFrame([(text,)], "value string")
         frame.coalesce(1).write.mode("overwrite").text(path)
         return
-    local = path[len("file:"):] if path.startswith("file:") else path
+    local = path[len("file:") :] if path.startswith("file:") else path
     os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
     with open(local, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -418,7 +457,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
         "--format", choices=("parquet", "delta"), help="default: training.format (parquet)"
     )
     parser.add_argument(
-        "--manifest", metavar="FILE",
+        "--manifest",
+        metavar="FILE",
         help="rebuild exactly the training set of this manifest (same Delta versions)",
     )
     parser.add_argument("--feature-start-time", help="ignore feature rows older than this")
@@ -439,7 +479,8 @@ def _train(args: argparse.Namespace) -> int:
         )
     fmt = args.format or (training.format if training is not None else "parquet")
     start = (
-        None if args.feature_start_time is None
+        None
+        if args.feature_start_time is None
         else parse_time(args.feature_start_time, "--feature-start-time")
     )
     as_of = None
@@ -466,25 +507,30 @@ def _train(args: argparse.Namespace) -> int:
     assert manifest is not None  # set by to_dataframe
     manifest_path = _beside(output, ".manifest.json")
     schema_path = _beside(output, ".schema.json")
-    _write_text(project.spark, manifest_path, json.dumps(manifest.to_dict(), indent=2,
-                                                         sort_keys=True) + "\n")
+    _write_text(
+        project.spark,
+        manifest_path,
+        json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n",
+    )
     _write_text(project.spark, schema_path, hist.feature_schema().to_json())
     rows = project.spark.read.format(fmt).load(output).count()
-    _emit({
-        "command": "train",
-        "status": "ok",
-        "project": project.config.name,
-        "spine": spine_name,
-        "output": output,
-        "format": fmt,
-        "rows": rows,
-        "features": [name for name, _, _ in hist.output_features()],
-        "manifest": manifest_path,
-        "schema": schema_path,
-        "versions": {e.feature_group: e.version for e in manifest.lookups},
-        "delta_versions": {e.feature_group: e.delta_version for e in manifest.lookups},
-        "duration_s": round(time.monotonic() - began, 3),
-    })
+    _emit(
+        {
+            "command": "train",
+            "status": "ok",
+            "project": project.config.name,
+            "spine": spine_name,
+            "output": output,
+            "format": fmt,
+            "rows": rows,
+            "features": [name for name, _, _ in hist.output_features()],
+            "manifest": manifest_path,
+            "schema": schema_path,
+            "versions": {e.feature_group: e.version for e in manifest.lookups},
+            "delta_versions": {e.feature_group: e.delta_version for e in manifest.lookups},
+            "duration_s": round(time.monotonic() - began, 3),
+        }
+    )
     return 0
 
 
@@ -499,8 +545,9 @@ def _online_arguments(parser: argparse.ArgumentParser) -> None:
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     _online_arguments(parser)
     parser.add_argument(
-        "--as-of", help="snapshot time, e.g. 2024-03-31 (default: now, UTC); features older "
-        "than their TTL at that time are not served"
+        "--as-of",
+        help="snapshot time, e.g. 2024-03-31 (default: now, UTC); features older "
+        "than their TTL at that time are not served",
     )
     parser.add_argument(
         "--expire-keys", action="store_true", help="keys expire at as_of + their group's TTL"
@@ -520,29 +567,36 @@ def _serve(args: argparse.Namespace) -> int:
     as_of = None if args.as_of is None else parse_time(args.as_of, "--as-of")
     hist = project.historical()
     table = serve_historical(
-        hist, name=name, sink=sink, as_of=as_of, expire_keys=args.expire_keys,
+        hist,
+        name=name,
+        sink=sink,
+        as_of=as_of,
+        expire_keys=args.expire_keys,
         progress=False if args.no_progress else None,
     )
     meta = table.metadata
-    _emit({
-        "command": "serve",
-        "status": "ok",
-        "project": project.config.name,
-        "table": name,
-        "sink": sink.describe(),
-        "generation": meta["generation"],
-        "as_of": meta["as_of"],
-        "keys_written": sum(int(lk["keys_written"]) for lk in meta["lookups"]),
-        "lookups": {
-            lk["feature_group"]: {
-                "version": lk["version"], "keys": lk["keys_written"],
-                "delta_version": lk["delta_version"],
-            }
-            for lk in meta["lookups"]
-        },
-        "features": table.feature_names,
-        "duration_s": round(time.monotonic() - began, 3),
-    })
+    _emit(
+        {
+            "command": "serve",
+            "status": "ok",
+            "project": project.config.name,
+            "table": name,
+            "sink": sink.describe(),
+            "generation": meta["generation"],
+            "as_of": meta["as_of"],
+            "keys_written": sum(int(lk["keys_written"]) for lk in meta["lookups"]),
+            "lookups": {
+                lk["feature_group"]: {
+                    "version": lk["version"],
+                    "keys": lk["keys_written"],
+                    "delta_version": lk["delta_version"],
+                }
+                for lk in meta["lookups"]
+            },
+            "features": table.feature_names,
+            "duration_s": round(time.monotonic() - began, 3),
+        }
+    )
     return 0
 
 
@@ -553,12 +607,15 @@ def _parity_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _online_arguments(parser)
     parser.add_argument(
-        "--values", action="store_true",
+        "--values",
+        action="store_true",
         help="also compare served values with the point-in-time join (the project's lookups)",
     )
     parser.add_argument(
-        "--sample", type=int, metavar="N", help="keys compared per lookup (default: all, "
-        "up to 10000)"
+        "--sample",
+        type=int,
+        metavar="N",
+        help="keys compared per lookup (default: all, up to 10000)",
     )
 
 
@@ -605,8 +662,7 @@ def _parity(args: argparse.Namespace) -> int:
     _emit(payload)
     if problems:
         raise ParityError(
-            f"parity failed for online table {name!r} and {args.schema}: "
-            + " | ".join(problems),
+            f"parity failed for online table {name!r} and {args.schema}: " + " | ".join(problems),
             problems,
         )
     return 0
@@ -622,16 +678,24 @@ def _drift_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", required=True, metavar="FILE", help="the HTML report to write")
     parser.add_argument(
-        "--features", nargs="+", metavar="NAME",
+        "--features",
+        nargs="+",
+        metavar="NAME",
         help="features to compare (default: the supported columns both sides share)",
     )
     parser.add_argument(
-        "--exclude", nargs="+", default=[], metavar="NAME",
+        "--exclude",
+        nargs="+",
+        default=[],
+        metavar="NAME",
         help="columns never compared (keys, times, labels)",
     )
     parser.add_argument("--format", help="format of both inputs (default: from each path)")
     parser.add_argument(
-        "--threshold", action="append", default=[], metavar="NAME=VALUE",
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="a drift threshold, e.g. psi_alert=0.3 (repeat for several)",
     )
     parser.add_argument(
@@ -666,25 +730,34 @@ def _drift(args: argparse.Namespace) -> int:
     )
     written = report.to_html(args.out)
     alerts = [str(a) for a in report.alerts]
-    _emit({
-        "command": "drift",
-        "status": "alert" if alerts else "ok",
-        "reference": args.reference,
-        "current": args.current,
-        "report": str(written),
-        "features": [
-            {"feature": f.feature, "kind": f.kind, "status": f.status, "psi": f.psi, "ks": f.ks,
-             "null_rate_change": f.null_rate_change}
-            for f in report.features
-        ],
-        "skipped": list(report.skipped),
-        "alerts": alerts,
-        "warnings": [str(w) for w in report.warnings],
-        "duration_s": round(time.monotonic() - began, 3),
-    })
+    _emit(
+        {
+            "command": "drift",
+            "status": "alert" if alerts else "ok",
+            "reference": args.reference,
+            "current": args.current,
+            "report": str(written),
+            "features": [
+                {
+                    "feature": f.feature,
+                    "kind": f.kind,
+                    "status": f.status,
+                    "psi": f.psi,
+                    "ks": f.ks,
+                    "null_rate_change": f.null_rate_change,
+                }
+                for f in report.features
+            ],
+            "skipped": list(report.skipped),
+            "alerts": alerts,
+            "warnings": [str(w) for w in report.warnings],
+            "duration_s": round(time.monotonic() - began, 3),
+        }
+    )
     if alerts and args.fail_on_alert:
         raise SeeknalError(
-            f"drift alert(s) on {len(alerts)} metric(s): " + "; ".join(alerts)
+            f"drift alert(s) on {len(alerts)} metric(s): "
+            + "; ".join(alerts)
             + f" (report: {written})"
         )
     return 0
@@ -693,7 +766,8 @@ def _drift(args: argparse.Namespace) -> int:
 # -- run-example ---------------------------------------------------------------------------
 def _run_example_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--workdir", default=os.path.join("runs", "example"),
+        "--workdir",
+        default=os.path.join("runs", "example"),
         help="folder for the generated data, store, model and reports (default: runs/example)",
     )
     parser.add_argument("--customers", type=int, default=500, help="number of customers")
@@ -726,24 +800,50 @@ def _run_example(args: argparse.Namespace) -> int:
 
 #: Every subcommand, in the order ``--help`` lists them.
 COMMANDS: list[Command] = [
-    Command("materialize", "compute feature groups for a time range and store them",
-            _materialize_arguments, _materialize),
-    Command("list", "list the project's feature groups and their stored versions",
-            _list_arguments, _list),
-    Command("describe", "show a feature group's definition (JSON)",
-            _describe_arguments, _describe),
-    Command("history", "show the Delta write history of a feature group version",
-            _history_arguments, _history),
-    Command("train", "build a point-in-time training set from a spine, with its manifest",
-            _train_arguments, _train),
-    Command("serve", "export the project's lookups to the online store",
-            _serve_arguments, _serve),
-    Command("parity", "check an online table can serve a model (exit 1 when it cannot)",
-            _parity_arguments, _parity),
-    Command("drift", "compare reference and current feature distributions, write HTML",
-            _drift_arguments, _drift),
-    Command("run-example", "run the churn example end to end (data, train, serve, parity, "
-            "predict, drift)", _run_example_arguments, _run_example),
+    Command(
+        "materialize",
+        "compute feature groups for a time range and store them",
+        _materialize_arguments,
+        _materialize,
+    ),
+    Command(
+        "list",
+        "list the project's feature groups and their stored versions",
+        _list_arguments,
+        _list,
+    ),
+    Command("describe", "show a feature group's definition (JSON)", _describe_arguments, _describe),
+    Command(
+        "history",
+        "show the Delta write history of a feature group version",
+        _history_arguments,
+        _history,
+    ),
+    Command(
+        "train",
+        "build a point-in-time training set from a spine, with its manifest",
+        _train_arguments,
+        _train,
+    ),
+    Command("serve", "export the project's lookups to the online store", _serve_arguments, _serve),
+    Command(
+        "parity",
+        "check an online table can serve a model (exit 1 when it cannot)",
+        _parity_arguments,
+        _parity,
+    ),
+    Command(
+        "drift",
+        "compare reference and current feature distributions, write HTML",
+        _drift_arguments,
+        _drift,
+    ),
+    Command(
+        "run-example",
+        "run the churn example end to end (data, train, serve, parity, predict, drift)",
+        _run_example_arguments,
+        _run_example,
+    ),
 ]
 
 _NO_CONFIG = {"run-example"}
@@ -798,7 +898,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             logger.info(
                 "seeknal-spark %s %s (package at %s)",
-                seeknal_spark.__version__, args.command, os.path.dirname(seeknal_spark.__file__),
+                seeknal_spark.__version__,
+                args.command,
+                os.path.dirname(seeknal_spark.__file__),
             )
             try:
                 return int(args.run(args))

@@ -92,9 +92,7 @@ def parse_duration(text: str) -> timedelta:
     compact = text.strip().lower().replace(" ", "")
     parts = _DURATION.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:
-        raise ValueError(
-            f"expected a duration like '30d', '12h', '15m' or '1d12h', got {text!r}"
-        )
+        raise ValueError(f"expected a duration like '30d', '12h', '15m' or '1d12h', got {text!r}")
     total = timedelta()
     for number, unit in parts:
         total += timedelta(**{_DURATION_UNITS[unit]: int(number)})
@@ -295,8 +293,10 @@ class _Reader:
             if found is None:
                 if default is None:
                     raise self.fail(
-                        node, "", f"environment variable {name!r} is not set (used as "
-                        f"${{{name}}}); export it or write ${{{name}:-default}}"
+                        node,
+                        "",
+                        f"environment variable {name!r} is not set (used as "
+                        f"${{{name}}}); export it or write ${{{name}:-default}}",
                     )
                 return default
             return found
@@ -368,7 +368,8 @@ class _Reader:
         value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
         if not isinstance(value, str):
             raise self.fail(
-                node, path,
+                node,
+                path,
                 f"expected a duration like '30d', '12h' or '15m', got {_describe(value)}",
             )
         try:
@@ -386,7 +387,8 @@ class _Reader:
         text = self.string(node, path)
         if not _IMPORT_PATH.match(text):
             raise self.fail(
-                node, path,
+                node,
+                path,
                 f"expected an import path 'package.module:function', got {text!r}",
             )
         return text
@@ -495,8 +497,12 @@ def _store(r: _Reader, node: yaml.Node) -> StoreConfig:
     path = m.get("path", r.string)
     catalog = m.get("catalog", r.string)
     if (path is None) == (catalog is None):
-        raise r.fail(node, "store", "give exactly one of path (a folder or URI) or catalog "
-                     "('catalog.schema' for metastore tables)")
+        raise r.fail(
+            node,
+            "store",
+            "give exactly one of path (a folder or URI) or catalog "
+            "('catalog.schema' for metastore tables)",
+        )
     if catalog is not None:
         for part in catalog.split("."):
             try:
@@ -513,8 +519,12 @@ def _input(r: _Reader, name: str, node: yaml.Node, path: str, where: str) -> Inp
     m.check_keys(("path", "table", "format", "options", "generator", "args"))
     given = [k for k in ("path", "table", "generator") if m.has(k)]
     if len(given) != 1:
-        raise r.fail(node, path, "give exactly one of path, table or generator "
-                     f"('module:function' called with the session), got {given or 'none'}")
+        raise r.fail(
+            node,
+            path,
+            "give exactly one of path, table or generator "
+            f"('module:function' called with the session), got {given or 'none'}",
+        )
     if m.has("args") and not m.has("generator"):
         raise r.fail(m.key_node("args"), f"{path}.args", "args only go with a generator")
     if m.has("format") and not m.has("path"):
@@ -567,12 +577,28 @@ def _feature_group(
 ) -> FeatureGroupConfig:
     m = r.mapping(node, path)
     m.check_keys(
-        ("entity", "event_time_col", "transform", "sql", "inputs", "features", "ttl",
-         "created_time_col", "description", "owner", "tags", "version"),
+        (
+            "entity",
+            "event_time_col",
+            "transform",
+            "sql",
+            "inputs",
+            "features",
+            "ttl",
+            "created_time_col",
+            "description",
+            "owner",
+            "tags",
+            "version",
+        ),
     )
     if m.has("transform") == m.has("sql"):
-        raise r.fail(node, path, "give exactly one of transform ('module:function') or sql "
-                     "(SQL text naming the inputs as {name})")
+        raise r.fail(
+            node,
+            path,
+            "give exactly one of transform ('module:function') or sql "
+            "(SQL text naming the inputs as {name})",
+        )
     return FeatureGroupConfig(
         name=name,
         entity=m.require("entity", r.string),
@@ -645,8 +671,9 @@ def _online(r: _Reader, node: yaml.Node) -> OnlineConfig:
         )
         url = rm.get("url", r.string) or RedisSinkConfig.url
         if re.match(r"^rediss?://[^/@]*:[^/@]+@", url):
-            raise r.fail(rm.key_node("url"), "online.redis.url", "the URL holds a password; "
-                         + _SECRET_HINT)
+            raise r.fail(
+                rm.key_node("url"), "online.redis.url", "the URL holds a password; " + _SECRET_HINT
+            )
         redis = RedisSinkConfig(
             url=url,
             url_env=rm.get("url_env", r.string),
@@ -656,8 +683,9 @@ def _online(r: _Reader, node: yaml.Node) -> OnlineConfig:
         )
     sink = m.get("sink", lambda n, p: r.choice(n, p, ("embedded", "redis"))) or "embedded"
     if sink == "redis" and redis is None:
-        raise r.fail(m.key_node("sink"), "online.sink", "sink is redis but there is no "
-                     "online.redis section")
+        raise r.fail(
+            m.key_node("sink"), "online.sink", "sink is redis but there is no online.redis section"
+        )
     return OnlineConfig(
         sink=sink,
         table=m.get("table", lambda n, p: r.string(n, p, name="online table")),
@@ -699,28 +727,46 @@ def _check_references(cfg: ProjectConfig) -> None:
     for fg in cfg.feature_groups.values():
         path = f"feature_groups.{fg.name}"
         if fg.entity not in cfg.entities:
-            raise fail(fg.at("entity"), f"{path}.entity", f"unknown entity {fg.entity!r}; declared "
-                       f"entities: {sorted(cfg.entities)}")
+            raise fail(
+                fg.at("entity"),
+                f"{path}.entity",
+                f"unknown entity {fg.entity!r}; declared entities: {sorted(cfg.entities)}",
+            )
         for name in fg.inputs:
             if name not in cfg.inputs:
-                raise fail(fg.at("inputs"), f"{path}.inputs", f"unknown input {name!r}; declared "
-                           f"inputs: {sorted(cfg.inputs)}")
+                raise fail(
+                    fg.at("inputs"),
+                    f"{path}.inputs",
+                    f"unknown input {name!r}; declared inputs: {sorted(cfg.inputs)}",
+                )
     for i, lookup in enumerate(cfg.lookups):
         if lookup.feature_group not in cfg.feature_groups:
             raise fail(
-                lookup.at("feature_group"), f"lookups[{i}].feature_group",
+                lookup.at("feature_group"),
+                f"lookups[{i}].feature_group",
                 f"unknown feature group {lookup.feature_group!r}; declared: "
                 f"{sorted(cfg.feature_groups)}",
             )
     if cfg.training is not None and cfg.training.spine not in cfg.inputs:
-        raise fail(cfg.training.at("spine"), "training.spine", f"unknown input "
-                   f"{cfg.training.spine!r}; declare it under inputs (declared: "
-                   f"{sorted(cfg.inputs)})")
+        raise fail(
+            cfg.training.at("spine"),
+            "training.spine",
+            f"unknown input "
+            f"{cfg.training.spine!r}; declare it under inputs (declared: "
+            f"{sorted(cfg.inputs)})",
+        )
 
 
 _TOP_KEYS = (
-    "project", "spark", "store", "inputs", "entities", "feature_groups", "lookups",
-    "training", "online",
+    "project",
+    "spark",
+    "store",
+    "inputs",
+    "entities",
+    "feature_groups",
+    "lookups",
+    "training",
+    "online",
 )
 
 
@@ -763,8 +809,9 @@ def parse_config(text: str, source: str = "<config>") -> ProjectConfig:
             spark=root.get("spark", lambda n, p: _spark(r, n)) or SparkConfig(),
             inputs=_named_section(r, root, "inputs", _input, "input"),
             entities=_named_section(r, root, "entities", _entity, "entity"),
-            feature_groups=_named_section(r, root, "feature_groups", _feature_group,
-                                          "feature group"),
+            feature_groups=_named_section(
+                r, root, "feature_groups", _feature_group, "feature group"
+            ),
             lookups=lookups,
             training=root.get("training", lambda n, p: _training(r, n)),
             online=root.get("online", lambda n, p: _online(r, n)) or OnlineConfig(),

@@ -76,8 +76,15 @@ _log = logging.getLogger(__name__)
 Kind = Literal["numeric", "categorical"]
 Status = Literal["ok", "warn", "alert", "no_data"]
 
-_NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType,
-            T.DecimalType)
+_NUMERIC = (
+    T.ByteType,
+    T.ShortType,
+    T.IntegerType,
+    T.LongType,
+    T.FloatType,
+    T.DoubleType,
+    T.DecimalType,
+)
 _CATEGORICAL = (T.StringType, T.BooleanType)
 _REF, _CUR = 0, 1
 
@@ -111,9 +118,7 @@ class DriftThresholds:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigurationError(
-                f"unknown drift threshold(s) {unknown}: use {sorted(known)}"
-            )
+            raise ConfigurationError(f"unknown drift threshold(s) {unknown}: use {sorted(known)}")
         return cls(**values)
 
     def __post_init__(self) -> None:
@@ -143,8 +148,10 @@ class DriftAlert:
     @property
     def message(self) -> str:
         """A sentence for people, e.g. ``"amount: psi 0.31 >= alert threshold 0.25"``."""
-        return (f"{self.feature}: {self.metric} {self.value:.4g} >= {self.level} "
-                f"threshold {self.threshold:.4g}")
+        return (
+            f"{self.feature}: {self.metric} {self.value:.4g} >= {self.level} "
+            f"threshold {self.threshold:.4g}"
+        )
 
     def __str__(self) -> str:
         return self.message
@@ -203,8 +210,9 @@ class DriftReport:
         for f in self.features:
             if f.feature == feature:
                 return f
-        raise KeyError(f"no feature {feature!r} in this report; it has "
-                       f"{[f.feature for f in self.features]}")
+        raise KeyError(
+            f"no feature {feature!r} in this report; it has {[f.feature for f in self.features]}"
+        )
 
     def to_dataframe(self) -> pd.DataFrame:
         """A pandas DataFrame, one row per feature.
@@ -214,8 +222,16 @@ class DriftReport:
         """
         import pandas as pd
 
-        columns = ["feature", "kind", "psi", "ks", "ref_null_rate", "cur_null_rate",
-                   "null_rate_change", "status"]
+        columns = [
+            "feature",
+            "kind",
+            "psi",
+            "ks",
+            "ref_null_rate",
+            "cur_null_rate",
+            "null_rate_change",
+            "status",
+        ]
         return pd.DataFrame(
             [[getattr(f, c) for c in columns] for f in self.features], columns=columns
         )
@@ -228,8 +244,10 @@ class DriftReport:
             "alerts": [a.message for a in self.alerts],
             "warnings": [a.message for a in self.warnings],
             "features": [
-                {**{k: v for k, v in asdict(f).items() if k != "alerts"},
-                 "alerts": [a.message for a in f.alerts]}
+                {
+                    **{k: v for k, v in asdict(f).items() if k != "alerts"},
+                    "alerts": [a.message for a in f.alerts],
+                }
                 for f in self.features
             ],
         }
@@ -323,13 +341,15 @@ def compute_drift(
     _check_int("hist_bins", hist_bins, 1)
     if not 0 < epsilon < 1:
         raise ValueError(f"epsilon must be between 0 and 1, got {epsilon!r}")
-    numeric, cats, skipped = _select_features(reference_df, current_df, features,
-                                              set(exclude), list(categorical))
+    numeric, cats, skipped = _select_features(
+        reference_df, current_df, features, set(exclude), list(categorical)
+    )
     union = _side_union(reference_df, current_df, numeric, cats)
     results: dict[str, FeatureDrift] = {}
     if numeric:
-        results.update(_numeric_drift(union, numeric, bins, quantile_accuracy, hist_bins,
-                                      epsilon, thresholds))
+        results.update(
+            _numeric_drift(union, numeric, bins, quantile_accuracy, hist_bins, epsilon, thresholds)
+        )
     if cats:
         results.update(_categorical_drift(union, cats, max_categories, epsilon, thresholds))
     ordered = [name for name in [*numeric, *cats] if name in results]
@@ -356,7 +376,10 @@ def _kind(dtype: T.DataType) -> Kind | None:
 
 
 def _select_features(
-    ref: DataFrame, cur: DataFrame, features: Sequence[str] | None, exclude: set[str],
+    ref: DataFrame,
+    cur: DataFrame,
+    features: Sequence[str] | None,
+    exclude: set[str],
     categorical: list[str],
 ) -> tuple[list[str], list[str], list[str]]:
     ref_types = {f.name: f.dataType for f in ref.schema.fields}
@@ -394,16 +417,20 @@ def _select_features(
                 "numeric or both string/boolean; cast the column or leave it out of features="
             )
         else:
-            _log.warning("drift: skipping column %r of types %s (reference / current): not "
-                         "numeric or string/boolean on both sides", name, pair)
+            _log.warning(
+                "drift: skipping column %r of types %s (reference / current): not "
+                "numeric or string/boolean on both sides",
+                name,
+                pair,
+            )
             skipped.append(name)
     return numeric, cats, skipped
 
 
-def _side_union(ref: DataFrame, cur: DataFrame, numeric: list[str],
-                cats: list[str]) -> DataFrame:
+def _side_union(ref: DataFrame, cur: DataFrame, numeric: list[str], cats: list[str]) -> DataFrame:
     """Both sides as one DataFrame: ``side`` (0 ref, 1 cur), ``n0..`` doubles (NaN as null),
     ``c0..`` strings."""
+
     def project(df: DataFrame, side: int) -> DataFrame:
         cols: list[Column] = [F.lit(side).alias("side")]
         for i, name in enumerate(numeric):
@@ -429,8 +456,12 @@ def _hist_expr(x: Column, lo: float, hi: float, n: int) -> Column:
     if not hi > lo:
         return F.when(x.isNotNull(), F.lit(0))
     raw = F.floor((x - F.lit(lo)) / F.lit(hi - lo) * F.lit(n)).cast("int")
-    return (F.when(x.isNull(), F.lit(None).cast("int")).when(x <= F.lit(lo), F.lit(0))
-            .when(x >= F.lit(hi), F.lit(n - 1)).otherwise(raw))
+    return (
+        F.when(x.isNull(), F.lit(None).cast("int"))
+        .when(x <= F.lit(lo), F.lit(0))
+        .when(x >= F.lit(hi), F.lit(n - 1))
+        .otherwise(raw)
+    )
 
 
 def _psi(ref_counts: Sequence[int], cur_counts: Sequence[int], epsilon: float) -> float | None:
@@ -440,21 +471,34 @@ def _psi(ref_counts: Sequence[int], cur_counts: Sequence[int], epsilon: float) -
     r = [max(c / n_ref, epsilon) for c in ref_counts]
     c = [max(v / n_cur, epsilon) for v in cur_counts]
     sr, sc = sum(r), sum(c)
-    return float(sum((ci / sc - ri / sr) * math.log((ci / sc) / (ri / sr))
-                     for ri, ci in zip(r, c, strict=True)))
+    return float(
+        sum(
+            (ci / sc - ri / sr) * math.log((ci / sc) / (ri / sr))
+            for ri, ci in zip(r, c, strict=True)
+        )
+    )
 
 
-def _numeric_drift(union: DataFrame, names: list[str], bins: int, accuracy: int,
-                   hist_bins: int, epsilon: float,
-                   thresholds: DriftThresholds) -> dict[str, FeatureDrift]:
+def _numeric_drift(
+    union: DataFrame,
+    names: list[str],
+    bins: int,
+    accuracy: int,
+    hist_bins: int,
+    epsilon: float,
+    thresholds: DriftThresholds,
+) -> dict[str, FeatureDrift]:
     probs = [i / bins for i in range(1, bins)]
     # Job 1: reference quantile edges, and the range of both sides for the display histogram.
     aggs: list[Column] = []
     for i in range(len(names)):
         x = F.col(f"n{i}")
         finite = F.when(F.abs(x) != F.lit(math.inf), x)
-        aggs += [F.percentile_approx(F.when(F.col("side") == _REF, x), probs, accuracy),
-                 F.min(finite), F.max(finite)]
+        aggs += [
+            F.percentile_approx(F.when(F.col("side") == _REF, x), probs, accuracy),
+            F.min(finite),
+            F.max(finite),
+        ]
     row = union.agg(*aggs).collect()[0]
     edges: list[tuple[float, ...]] = []
     ranges: list[tuple[float, float] | None] = []
@@ -470,8 +514,12 @@ def _numeric_drift(union: DataFrame, names: list[str], bins: int, accuracy: int,
         hist = _hist_expr(x, rng[0], rng[1], hist_bins) if rng else F.lit(None).cast("int")
         qbin = _bin_expr(x, edges[i]) if edges[i] else F.when(x.isNotNull(), F.lit(0))
         structs.append(F.struct(F.lit(i).alias("f"), qbin.alias("q"), hist.alias("h")))
-    counted = (union.select("side", F.explode(F.array(*structs)).alias("p"))
-               .groupBy("side", "p.f", "p.q", "p.h").count().collect())
+    counted = (
+        union.select("side", F.explode(F.array(*structs)).alias("p"))
+        .groupBy("side", "p.f", "p.q", "p.h")
+        .count()
+        .collect()
+    )
     rows = {(s, i): 0 for s in (_REF, _CUR) for i in range(len(names))}
     nulls = dict(rows)
     qcounts = {(s, i): [0] * (len(edges[i]) + 1) for s in (_REF, _CUR) for i in range(len(names))}
@@ -486,8 +534,17 @@ def _numeric_drift(union: DataFrame, names: list[str], bins: int, accuracy: int,
                 hcounts[side, i][h] += count
     # Job 3: exact KS for the features with values on both sides.
     both = [i for i in range(len(names)) if edges[i] and sum(qcounts[_CUR, i]) > 0]
-    ks = (_ks_statistics(union, both, edges, [qcounts[_REF, i] for i in range(len(names))],
-                         [qcounts[_CUR, i] for i in range(len(names))]) if both else {})
+    ks = (
+        _ks_statistics(
+            union,
+            both,
+            edges,
+            [qcounts[_REF, i] for i in range(len(names))],
+            [qcounts[_CUR, i] for i in range(len(names))],
+        )
+        if both
+        else {}
+    )
     out: dict[str, FeatureDrift] = {}
     for i, name in enumerate(names):
         rng = ranges[i]
@@ -498,11 +555,19 @@ def _numeric_drift(union: DataFrame, names: list[str], bins: int, accuracy: int,
             h_edges = tuple(lo + j * width for j in range(hist_bins + 1))
         labels = _interval_labels(edges[i])
         out[name] = _finish(
-            name, "numeric", _psi(qcounts[_REF, i], qcounts[_CUR, i], epsilon), ks.get(i),
-            (rows[_REF, i], nulls[_REF, i]), (rows[_CUR, i], nulls[_CUR, i]), thresholds,
-            bin_edges=edges[i], bin_labels=labels,
-            ref_bin_counts=tuple(qcounts[_REF, i]), cur_bin_counts=tuple(qcounts[_CUR, i]),
-            hist_edges=h_edges, ref_hist_counts=tuple(hcounts[_REF, i]) if h_edges else (),
+            name,
+            "numeric",
+            _psi(qcounts[_REF, i], qcounts[_CUR, i], epsilon),
+            ks.get(i),
+            (rows[_REF, i], nulls[_REF, i]),
+            (rows[_CUR, i], nulls[_CUR, i]),
+            thresholds,
+            bin_edges=edges[i],
+            bin_labels=labels,
+            ref_bin_counts=tuple(qcounts[_REF, i]),
+            cur_bin_counts=tuple(qcounts[_CUR, i]),
+            hist_edges=h_edges,
+            ref_hist_counts=tuple(hcounts[_REF, i]) if h_edges else (),
             cur_hist_counts=tuple(hcounts[_CUR, i]) if h_edges else (),
         )
     return out
@@ -512,20 +577,33 @@ def _interval_labels(edges: Sequence[float]) -> tuple[str, ...]:
     if not edges:
         return ("(all)",)
     bounds = ["-inf", *(f"{e:.6g}" for e in edges), "+inf"]
-    return tuple(f"({bounds[j]}, {bounds[j + 1]}{')' if j == len(edges) else ']'}"
-                 for j in range(len(edges) + 1))
+    return tuple(
+        f"({bounds[j]}, {bounds[j + 1]}{')' if j == len(edges) else ']'}"
+        for j in range(len(edges) + 1)
+    )
 
 
-def _ks_statistics(union: DataFrame, features: list[int], edges: list[tuple[float, ...]],
-                   ref_bins: list[list[int]], cur_bins: list[list[int]]) -> dict[int, float]:
+def _ks_statistics(
+    union: DataFrame,
+    features: list[int],
+    edges: list[tuple[float, ...]],
+    ref_bins: list[list[int]],
+    cur_bins: list[list[int]],
+) -> dict[int, float]:
     """Exact KS: running counts over distinct values, in windows per (feature, quantile bin).
 
     A window gives the running counts inside a bin; the counts of the bins below it (known
     from the bin-count job, passed in as literals) are added, so the empirical CDFs are
     exact and no window spans a whole feature.
     """
-    structs = [F.struct(F.lit(i).alias("f"), F.col(f"n{i}").alias("x"),
-                        _bin_expr(F.col(f"n{i}"), edges[i]).alias("b")) for i in features]
+    structs = [
+        F.struct(
+            F.lit(i).alias("f"),
+            F.col(f"n{i}").alias("x"),
+            _bin_expr(F.col(f"n{i}"), edges[i]).alias("b"),
+        )
+        for i in features
+    ]
     width = max(len(edges[i]) + 1 for i in features)
     offsets_r: list[int] = []
     offsets_c: list[int] = []
@@ -542,39 +620,71 @@ def _ks_statistics(union: DataFrame, features: list[int], edges: list[tuple[floa
         return F.array(*[F.lit(v) for v in values])[index]
 
     is_ref = (F.col("side") == _REF).cast("long")
-    long = (union.select("side", F.explode(F.array(*structs)).alias("p"))
-            .select("side", "p.f", "p.x", "p.b").where(F.col("x").isNotNull()))
-    per_value = long.groupBy("f", "b", "x").agg(F.sum(is_ref).alias("rc"),
-                                               F.sum(1 - is_ref).alias("cc"))
-    running = Window.partitionBy("f", "b").orderBy("x").rowsBetween(
-        Window.unboundedPreceding, Window.currentRow)
+    long = (
+        union.select("side", F.explode(F.array(*structs)).alias("p"))
+        .select("side", "p.f", "p.x", "p.b")
+        .where(F.col("x").isNotNull())
+    )
+    per_value = long.groupBy("f", "b", "x").agg(
+        F.sum(is_ref).alias("rc"), F.sum(1 - is_ref).alias("cc")
+    )
+    running = (
+        Window.partitionBy("f", "b")
+        .orderBy("x")
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
     k = F.col("f") * F.lit(width) + F.col("b")
     cdf_r = (lookup(offsets_r, k) + F.sum("rc").over(running)) / lookup(n_r, F.col("f"))
     cdf_c = (lookup(offsets_c, k) + F.sum("cc").over(running)) / lookup(n_c, F.col("f"))
-    result = (per_value.select("f", F.abs(cdf_r - cdf_c).alias("d"))
-              .groupBy("f").agg(F.max("d").alias("d")).collect())
+    result = (
+        per_value.select("f", F.abs(cdf_r - cdf_c).alias("d"))
+        .groupBy("f")
+        .agg(F.max("d").alias("d"))
+        .collect()
+    )
     return {int(r["f"]): float(r["d"]) for r in result}
 
 
-def _categorical_drift(union: DataFrame, names: list[str], max_categories: int,
-                       epsilon: float, thresholds: DriftThresholds) -> dict[str, FeatureDrift]:
+def _categorical_drift(
+    union: DataFrame,
+    names: list[str],
+    max_categories: int,
+    epsilon: float,
+    thresholds: DriftThresholds,
+) -> dict[str, FeatureDrift]:
     # Job 4: per (feature, value) counts of both sides; top categories of the reference kept.
     is_ref = (F.col("side") == _REF).cast("long")
     structs = [F.struct(F.lit(i).alias("f"), F.col(f"c{i}").alias("v")) for i in range(len(names))]
-    counts = (union.select("side", F.explode(F.array(*structs)).alias("p"))
-              .select("side", "p.f", "p.v")
-              .groupBy("f", "v").agg(F.sum(is_ref).alias("rc"), F.sum(1 - is_ref).alias("cc")))
-    rank = F.row_number().over(Window.partitionBy("f").orderBy(
-        F.col("v").isNull().asc(), F.col("rc").desc(), F.col("cc").desc(), F.col("v").asc()))
-    bucket = (F.when(F.col("v").isNull(), F.lit("null"))
-              .when(F.col("rank") <= max_categories, F.lit("value")).otherwise(F.lit("other")))
-    collected = (counts.withColumn("rank", rank)
-                 .select("f", bucket.alias("bucket"),
-                         F.when(F.col("rank") <= max_categories, F.col("v")).alias("label"),
-                         "rc", "cc", "rank")
-                 .groupBy("f", "bucket", "label")
-                 .agg(F.sum("rc").alias("rc"), F.sum("cc").alias("cc"), F.min("rank").alias("r"))
-                 .collect())
+    counts = (
+        union.select("side", F.explode(F.array(*structs)).alias("p"))
+        .select("side", "p.f", "p.v")
+        .groupBy("f", "v")
+        .agg(F.sum(is_ref).alias("rc"), F.sum(1 - is_ref).alias("cc"))
+    )
+    rank = F.row_number().over(
+        Window.partitionBy("f").orderBy(
+            F.col("v").isNull().asc(), F.col("rc").desc(), F.col("cc").desc(), F.col("v").asc()
+        )
+    )
+    bucket = (
+        F.when(F.col("v").isNull(), F.lit("null"))
+        .when(F.col("rank") <= max_categories, F.lit("value"))
+        .otherwise(F.lit("other"))
+    )
+    collected = (
+        counts.withColumn("rank", rank)
+        .select(
+            "f",
+            bucket.alias("bucket"),
+            F.when(F.col("rank") <= max_categories, F.col("v")).alias("label"),
+            "rc",
+            "cc",
+            "rank",
+        )
+        .groupBy("f", "bucket", "label")
+        .agg(F.sum("rc").alias("rc"), F.sum("cc").alias("cc"), F.min("rank").alias("r"))
+        .collect()
+    )
     out: dict[str, FeatureDrift] = {}
     for i, name in enumerate(names):
         mine = sorted((r for r in collected if r["f"] == i), key=lambda r: r["r"])
@@ -585,16 +695,30 @@ def _categorical_drift(union: DataFrame, names: list[str], max_categories: int,
         ref_counts = tuple(int(r["rc"]) for r in values)
         cur_counts = tuple(int(r["cc"]) for r in values)
         out[name] = _finish(
-            name, "categorical", _psi(ref_counts, cur_counts, epsilon), None,
-            (sum(ref_counts) + null_r, null_r), (sum(cur_counts) + null_c, null_c), thresholds,
-            bin_labels=labels, ref_bin_counts=ref_counts, cur_bin_counts=cur_counts,
+            name,
+            "categorical",
+            _psi(ref_counts, cur_counts, epsilon),
+            None,
+            (sum(ref_counts) + null_r, null_r),
+            (sum(cur_counts) + null_c, null_c),
+            thresholds,
+            bin_labels=labels,
+            ref_bin_counts=ref_counts,
+            cur_bin_counts=cur_counts,
         )
     return out
 
 
-def _finish(name: str, kind: Kind, psi: float | None, ks: float | None,
-            ref: tuple[int, int], cur: tuple[int, int], thresholds: DriftThresholds,
-            **buckets: Any) -> FeatureDrift:
+def _finish(
+    name: str,
+    kind: Kind,
+    psi: float | None,
+    ks: float | None,
+    ref: tuple[int, int],
+    cur: tuple[int, int],
+    thresholds: DriftThresholds,
+    **buckets: Any,
+) -> FeatureDrift:
     """Null rates, threshold checks and status of one feature."""
     ref_rate = ref[1] / ref[0] if ref[0] else None
     cur_rate = cur[1] / cur[0] if cur[0] else None
@@ -619,5 +743,17 @@ def _finish(name: str, kind: Kind, psi: float | None, ks: float | None,
         status = "no_data"
     else:
         status = "ok"
-    return FeatureDrift(name, kind, psi, ks, ref[0], cur[0], ref_rate, cur_rate, change, status,
-                        alerts=tuple(alerts), **buckets)
+    return FeatureDrift(
+        name,
+        kind,
+        psi,
+        ks,
+        ref[0],
+        cur[0],
+        ref_rate,
+        cur_rate,
+        change,
+        status,
+        alerts=tuple(alerts),
+        **buckets,
+    )

@@ -67,8 +67,7 @@ def _svg_frame(y_max: float, body: list[str], x_labels: list[str]) -> str:
         f'<text x="{_LEFT - 4}" y="{_TOP + 4}" font-size="10" text-anchor="end">'
         f"{100 * y_max:.1f}%</text>",
         f'<text x="{_LEFT - 4}" y="{_TOP + plot_h}" font-size="10" text-anchor="end">0%</text>',
-        f'<text x="{_LEFT}" y="13" font-size="11" fill="#555">share of non-missing values'
-        "</text>",
+        f'<text x="{_LEFT}" y="13" font-size="11" fill="#555">share of non-missing values</text>',
         *body,
         *x_labels,
         f'<rect x="{_W - 190}" y="4" width="10" height="10" fill="{_REF_COLOR}" '
@@ -85,9 +84,11 @@ def _svg_frame(y_max: float, body: list[str], x_labels: list[str]) -> str:
 def _bar(x: float, width: float, frac: float, y_max: float, color: str, tip: str) -> str:
     plot_h = _H - _TOP - _BOTTOM
     height = plot_h * frac / y_max if y_max else 0.0
-    return (f'<rect x="{x:.2f}" y="{_TOP + plot_h - height:.2f}" width="{max(width, 0.5):.2f}" '
-            f'height="{height:.2f}" fill="{color}" fill-opacity="0.55">'
-            f"<title>{html.escape(tip)}</title></rect>")
+    return (
+        f'<rect x="{x:.2f}" y="{_TOP + plot_h - height:.2f}" width="{max(width, 0.5):.2f}" '
+        f'height="{height:.2f}" fill="{color}" fill-opacity="0.55">'
+        f"<title>{html.escape(tip)}</title></rect>"
+    )
 
 
 def _numeric_svg(f: FeatureDrift) -> str:
@@ -99,10 +100,26 @@ def _numeric_svg(f: FeatureDrift) -> str:
     body: list[str] = []
     for j in range(n):
         interval = f"[{f.hist_edges[j]:.4g}, {f.hist_edges[j + 1]:.4g}]"
-        body.append(_bar(_LEFT + j * step, step - 1, ref[j], y_max, _REF_COLOR,
-                         f"reference {interval}: {100 * ref[j]:.2f}%"))
-        body.append(_bar(_LEFT + j * step, step - 1, cur[j], y_max, _CUR_COLOR,
-                         f"current {interval}: {100 * cur[j]:.2f}%"))
+        body.append(
+            _bar(
+                _LEFT + j * step,
+                step - 1,
+                ref[j],
+                y_max,
+                _REF_COLOR,
+                f"reference {interval}: {100 * ref[j]:.2f}%",
+            )
+        )
+        body.append(
+            _bar(
+                _LEFT + j * step,
+                step - 1,
+                cur[j],
+                y_max,
+                _CUR_COLOR,
+                f"current {interval}: {100 * cur[j]:.2f}%",
+            )
+        )
     base = _H - _BOTTOM + 14
     labels = [
         f'<text x="{_LEFT + j * step:.2f}" y="{base}" font-size="10" text-anchor="middle">'
@@ -123,20 +140,27 @@ def _categorical_svg(f: FeatureDrift) -> str:
     labels: list[str] = []
     for j, label in enumerate(f.bin_labels):
         x = _LEFT + j * step + step * 0.1
-        body.append(_bar(x, bar, ref[j], y_max, _REF_COLOR,
-                         f"reference {label}: {100 * ref[j]:.2f}%"))
-        body.append(_bar(x + bar, bar, cur[j], y_max, _CUR_COLOR,
-                         f"current {label}: {100 * cur[j]:.2f}%"))
+        body.append(
+            _bar(x, bar, ref[j], y_max, _REF_COLOR, f"reference {label}: {100 * ref[j]:.2f}%")
+        )
+        body.append(
+            _bar(x + bar, bar, cur[j], y_max, _CUR_COLOR, f"current {label}: {100 * cur[j]:.2f}%")
+        )
         short = label if len(label) <= 14 else label[:13] + "\u2026"
         cx, cy = _LEFT + (j + 0.5) * step, _H - _BOTTOM + 12
-        labels.append(f'<text x="{cx:.2f}" y="{cy}" font-size="10" text-anchor="end" '
-                      f'transform="rotate(-35 {cx:.2f} {cy})">{html.escape(short)}</text>')
+        labels.append(
+            f'<text x="{cx:.2f}" y="{cy}" font-size="10" text-anchor="end" '
+            f'transform="rotate(-35 {cx:.2f} {cy})">{html.escape(short)}</text>'
+        )
     return _svg_frame(y_max, body, labels)
 
 
 def _feature_section(f: FeatureDrift, anchor: str) -> str:
-    chart = _numeric_svg(f) if f.kind == "numeric" and f.hist_edges else (
-        _categorical_svg(f) if f.bin_labels else '<p class="muted">no values to plot</p>')
+    chart = (
+        _numeric_svg(f)
+        if f.kind == "numeric" and f.hist_edges
+        else (_categorical_svg(f) if f.bin_labels else '<p class="muted">no values to plot</p>')
+    )
     stats = (
         "<table><tr><th>kind</th><th>PSI</th><th>KS</th><th>reference rows</th>"
         "<th>current rows</th><th>reference null rate</th><th>current null rate</th>"
@@ -146,20 +170,23 @@ def _feature_section(f: FeatureDrift, anchor: str) -> str:
         f"<td>{_pct(f.cur_null_rate)}</td><td>{_pct(f.null_rate_change)}</td></tr></table>"
     )
     messages = "".join(
-        f'<li class="{a.level}">{a.level.upper()}: {html.escape(a.message)}</li>'
-        for a in f.alerts
+        f'<li class="{a.level}">{a.level.upper()}: {html.escape(a.message)}</li>' for a in f.alerts
     )
     alerts = f'<ul class="alerts">{messages}</ul>' if messages else ""
     rows = "".join(
         f'<tr><td class="l">{html.escape(label)}</td><td>{r}</td><td>{c}</td>'
         f"<td>{_pct(rf)}</td><td>{_pct(cf)}</td></tr>"
         for label, r, c, rf, cf in zip(
-            f.bin_labels, f.ref_bin_counts, f.cur_bin_counts,
-            _fractions(f.ref_bin_counts), _fractions(f.cur_bin_counts), strict=True,
+            f.bin_labels,
+            f.ref_bin_counts,
+            f.cur_bin_counts,
+            _fractions(f.ref_bin_counts),
+            _fractions(f.cur_bin_counts),
+            strict=True,
         )
     )
     buckets = (
-        "<details><summary>PSI buckets</summary><table><tr><th class=\"l\">bucket</th>"
+        '<details><summary>PSI buckets</summary><table><tr><th class="l">bucket</th>'
         "<th>reference</th><th>current</th><th>reference %</th><th>current %</th></tr>"
         f"{rows}</table></details>"
     )
@@ -179,7 +206,7 @@ def render_html(report: DriftReport, *, title: str = "Feature drift report") -> 
         anchor = f"feature-{i}"
         summary_rows.append(
             f'<tr class="{f.status}"><td class="l"><a href="#{anchor}">'
-            f"{html.escape(f.feature)}</a></td><td class=\"l\">{f.kind}</td>"
+            f'{html.escape(f.feature)}</a></td><td class="l">{f.kind}</td>'
             f"<td>{_fmt(f.psi)}</td><td>{_fmt(f.ks)}</td><td>{_pct(f.ref_null_rate)}</td>"
             f"<td>{_pct(f.cur_null_rate)}</td><td>{_pct(f.null_rate_change)}</td>"
             f"<td>{_badge(f.status)}</td></tr>"
@@ -189,7 +216,9 @@ def render_html(report: DriftReport, *, title: str = "Feature drift report") -> 
     warn_items = "".join(f"<li>{html.escape(a.message)}</li>" for a in report.warnings)
     skipped = (
         f'<p class="muted">Not compared (unsupported types): '
-        f"{html.escape(', '.join(report.skipped))}</p>" if report.skipped else ""
+        f"{html.escape(', '.join(report.skipped))}</p>"
+        if report.skipped
+        else ""
     )
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>

@@ -60,7 +60,8 @@ _P = P
 
 
 def feature_hash(columns: Sequence[Column]) -> Column:
-    """The final tie-breaker: a 64-bit hash of a row's feature values (greatest wins)."""
+    """The last tie-breaker: a 64-bit hash of the feature values that cannot be ordered
+    (arrays, maps, structs), compared after every other value (greatest wins)."""
     return F.xxhash64(*columns, F.lit(0))
 
 
@@ -229,9 +230,11 @@ def point_in_time_join(
        ``<= spine time`` (``<`` when ``inclusive=False``).
     3. **TTL.** With a TTL, only rows with ``event time > spine time - ttl`` count: a row
        exactly ``ttl`` old has expired.
-    4. **Ties.** Rows with equal event time are ordered by ``tie_break_cols`` descending
-       (nulls lowest), then by a hash of the feature values, then by the feature values
-       themselves; the greatest wins. There is never more than one output row per spine row.
+    4. **Ties.** Rows with equal event time are ordered by ``tie_break_cols``, then by the
+       feature values in the order listed, then by a hash (:func:`feature_hash`) of the
+       features that cannot be ordered (arrays, maps, structs), if any; the greatest wins,
+       nulls are lowest (NaN is above every number). There is never more than one output
+       row per spine row.
     5. **No match** gives null features, or the source's ``defaults``. A matched row whose
        value is null stays null (defaults fill only missing matches).
     6. **feature_start_time** drops feature rows with event time before it, before anything
@@ -309,6 +312,7 @@ def point_in_time_join(
         hot = find_hot_keys(plans, shuffle_parts, tuning)
     buckets = tuning.buckets or max(8, 4 * shuffle_parts)
 
+    prune = {keys: 0 < n <= tuning.prune_keys_max for keys, n in n_keys.items()}
     out = spine
     for plan, src in zip(plans, sources, strict=True):
         out = merge_source(
@@ -318,7 +322,7 @@ def point_in_time_join(
             hot_rows=hot[plan.index],
             tmin=tmin,
             tmax=tmax,
-            prune_keys=0 < n_keys[src.keys] <= tuning.prune_keys_max,
+            spine_keys=_spine_keys(spine, plan) if prune[src.keys] else None,
             buckets=buckets,
             inclusive=inclusive,
         )
@@ -345,7 +349,9 @@ def _source_plan(
     sel = [F.col(f"`{k}`").alias(kc) for k, kc in zip(src.keys, kcols, strict=True)]
     sel.append(t.alias(T_COL))
     sel += [F.col(f"`{c}`").alias(n) for c, n in zip(src.tie_break_cols, ties, strict=True)]
-    sel.append(feature_hash(fcols).alias(HASH_COL))
+    unordered = [F.col(f"`{c}`") for c in src.features if not sortable(ftypes[c])]
+    if unordered:
+        sel.append(feature_hash(unordered).alias(HASH_COL))
     sel += [c.alias(n) for c, n in zip(fcols, values, strict=True)]
     cond = F.col(T_COL).isNotNull()
     for kc in kcols:
@@ -369,9 +375,20 @@ def _source_plan(
         sortable_value_cols=tuple(
             n for n, c in zip(values, src.features, strict=True) if sortable(ftypes[c])
         ),
+        hash_col=HASH_COL if unordered else None,
         matched_col=f"{_P}s{s}_m",
         ttl_us=None if src.ttl is None else _ttl_us(src.ttl),
     )
+
+
+def _spine_keys(spine: DataFrame, plan: SourcePlan) -> DataFrame:
+    """The spine's distinct non-null keys, cast to ``plan``'s key types."""
+    cols, not_null = [], F.lit(True)
+    for key in plan.keys:
+        col = F.col(f"`{key}`")
+        not_null = not_null & col.isNotNull()
+        cols.append(col.cast(plan.key_casts[key]) if key in plan.key_casts else col)
+    return spine.where(not_null).select(*cols).distinct()
 
 
 def _ttl_us(ttl: timedelta) -> int:

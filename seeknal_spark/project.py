@@ -221,8 +221,13 @@ class MaterializeSummary:
         for w in self.windows:
             g = groups.setdefault(
                 w.feature_group,
-                {"version": w.version, "windows": 0, "written": 0, "rows": 0,
-                 "delta_version": None},
+                {
+                    "version": w.version,
+                    "windows": 0,
+                    "written": 0,
+                    "rows": 0,
+                    "delta_version": None,
+                },
             )
             g["windows"] += 1
             if w.status == "written":
@@ -292,12 +297,13 @@ def materialize_group(
     for index, (window_start, window_end) in enumerate(windows):
         began = time.monotonic()
         if not force and window_is_written(history, window_start, window_end, transform_hash):
-            result = WindowResult(
-                feature_group.name, version, window_start, window_end, "skipped"
-            )
+            result = WindowResult(feature_group.name, version, window_start, window_end, "skipped")
             logger.info(
                 "skip %s/%s window [%s, %s): already written with this transform",
-                feature_group.name, version, window_start, window_end,
+                feature_group.name,
+                version,
+                window_start,
+                window_end,
             )
         else:
             try:
@@ -306,14 +312,25 @@ def materialize_group(
                 logger.error(
                     "%s/%s window %d/%d [%s, %s) failed; %d window(s) before it are stored; "
                     "run again to resume from this window",
-                    feature_group.name, version, index + 1, len(windows), window_start,
-                    window_end, index,
+                    feature_group.name,
+                    version,
+                    index + 1,
+                    len(windows),
+                    window_start,
+                    window_end,
+                    index,
                 )
                 raise
             rows = _rows_written(store, feature_group.name, version, written.delta_version)
             result = WindowResult(
-                feature_group.name, version, window_start, window_end, "written", rows,
-                written.delta_version, time.monotonic() - began,
+                feature_group.name,
+                version,
+                window_start,
+                window_end,
+                "written",
+                rows,
+                written.delta_version,
+                time.monotonic() - began,
             )
         results.append(result)
         if on_window is not None:
@@ -376,9 +393,7 @@ class Project:
         else:
             assert config.store.path is not None  # the config guarantees path or catalog
             store = FeatureStore(_local_path(config.store.path), spark=spark)
-        entities = {
-            name: Entity(name, e.join_keys) for name, e in config.entities.items()
-        }
+        entities = {name: Entity(name, e.join_keys) for name, e in config.entities.items()}
         inputs = {name: _input_source(i) for name, i in config.inputs.items()}
         groups: dict[str, FeatureGroup] = {}
         for name, fg in config.feature_groups.items():

@@ -66,8 +66,11 @@ Format = Literal["parquet", "jsonl"]
 def _utc(value: datetime) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"request_time must be a datetime, got {type(value).__name__}")
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(
-        timezone.utc)
+    return (
+        value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None
+        else value.astimezone(timezone.utc)
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -161,15 +164,23 @@ class ServingLogger:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if flush_seconds is not None:
-            self._thread = threading.Thread(target=self._run_timer, args=(flush_seconds,),
-                                            name="seeknal-serving-log", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run_timer,
+                args=(flush_seconds,),
+                name="seeknal-serving-log",
+                daemon=True,
+            )
             self._thread.start()
 
     def __enter__(self) -> ServingLogger:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def log(
@@ -197,8 +208,10 @@ class ServingLogger:
             (``request_time``, ``request_id``, ``request_date``), or the logger is closed.
         """
         if len(keys) != len(rows):
-            raise ValueError(f"log() got {len(keys)} keys but {len(rows)} feature rows: pass "
-                             "one row per key, in the same order")
+            raise ValueError(
+                f"log() got {len(keys)} keys but {len(rows)} feature rows: pass "
+                "one row per key, in the same order"
+            )
         when = _utc(request_time) if request_time is not None else datetime.now(timezone.utc)
         request_id = uuid.uuid4().hex
         records = []
@@ -206,15 +219,18 @@ class ServingLogger:
             record: dict[str, Any] = {REQUEST_TIME_COL: when, REQUEST_ID_COL: request_id}
             for name, value in (*key.items(), *(row or {}).items()):
                 if name in _RESERVED:
-                    raise ValueError(f"column {name!r} is reserved by the serving log "
-                                     f"({', '.join(_RESERVED)}): rename the key or feature")
+                    raise ValueError(
+                        f"column {name!r} is reserved by the serving log "
+                        f"({', '.join(_RESERVED)}): rename the key or feature"
+                    )
                 if name not in record:  # a key repeated in the row keeps the key's value
                     record[name] = _plain(value)
             records.append(record)
         with self._lock:
             if self._closed:
-                raise ValueError(f"the serving log at {self.path} is closed: create a new "
-                                 "ServingLogger")
+                raise ValueError(
+                    f"the serving log at {self.path} is closed: create a new ServingLogger"
+                )
             self._buffer.extend(records)
             batch = self._take() if len(self._buffer) >= self.flush_every else None
         if batch:
@@ -269,8 +285,9 @@ class ServingLogger:
         except Exception:
             with self._lock:
                 self.dropped_rows += len(batch)
-            _log.exception("serving log %s: could not write %d rows; they are dropped",
-                           self.path, len(batch))
+            _log.exception(
+                "serving log %s: could not write %d rows; they are dropped", self.path, len(batch)
+            )
         finally:
             self._done()
 
@@ -284,8 +301,10 @@ class ServingLogger:
                 folder.mkdir(parents=True, exist_ok=True)
                 self._seq += 1
                 stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-                name = (f"part-{stamp}-{os.getpid()}-{self._seq:06d}-{uuid.uuid4().hex[:8]}"
-                        f"{_SUFFIX[self.format]}")
+                name = (
+                    f"part-{stamp}-{os.getpid()}-{self._seq:06d}-{uuid.uuid4().hex[:8]}"
+                    f"{_SUFFIX[self.format]}"
+                )
                 tmp = folder / f".{name}.tmp"
                 try:
                     if self.format == "parquet":
@@ -314,14 +333,19 @@ class ServingLogger:
                 try:
                     array = pa_mod.array(values, type=known)
                 except (pa_mod.ArrowException, TypeError, ValueError):
-                    _log.warning("serving log: column %r does not fit its type %s in this "
-                                 "batch; writing it with an inferred type", name, known)
+                    _log.warning(
+                        "serving log: column %r does not fit its type %s in this "
+                        "batch; writing it with an inferred type",
+                        name,
+                        known,
+                    )
             if array is None:
                 try:
                     array = pa_mod.array(values)
                 except (pa_mod.ArrowException, TypeError, ValueError):
-                    _log.warning("serving log: column %r mixes value types; writing it as "
-                                 "strings", name)
+                    _log.warning(
+                        "serving log: column %r mixes value types; writing it as strings", name
+                    )
                     array = pa_mod.array([None if v is None else str(v) for v in values])
                 if pa_mod.types.is_null(array.type):
                     continue  # all null and never typed: leave it out (reads back as null)
@@ -356,14 +380,23 @@ def _arrow_type(pa_mod: Any, column: str, value: Any) -> Any:
     if isinstance(value, pa_mod.DataType):
         return value
     names = {
-        "double": pa_mod.float64(), "float": pa_mod.float32(), "bigint": pa_mod.int64(),
-        "long": pa_mod.int64(), "int": pa_mod.int32(), "integer": pa_mod.int32(),
-        "string": pa_mod.string(), "boolean": pa_mod.bool_(), "bool": pa_mod.bool_(),
-        "timestamp": pa_mod.timestamp("us", tz="UTC"), "date": pa_mod.date32(),
+        "double": pa_mod.float64(),
+        "float": pa_mod.float32(),
+        "bigint": pa_mod.int64(),
+        "long": pa_mod.int64(),
+        "int": pa_mod.int32(),
+        "integer": pa_mod.int32(),
+        "string": pa_mod.string(),
+        "boolean": pa_mod.bool_(),
+        "bool": pa_mod.bool_(),
+        "timestamp": pa_mod.timestamp("us", tz="UTC"),
+        "date": pa_mod.date32(),
     }
     if not isinstance(value, str) or value.lower() not in names:
-        raise ValueError(f"schema type of column {column!r} must be a pyarrow DataType or one "
-                         f"of {sorted(names)}, got {value!r}")
+        raise ValueError(
+            f"schema type of column {column!r} must be a pyarrow DataType or one "
+            f"of {sorted(names)}, got {value!r}"
+        )
     return names[value.lower()]
 
 
@@ -414,12 +447,16 @@ def read_serving_log(
     df = df.withColumn(REQUEST_TIME_COL, F.col(REQUEST_TIME_COL).cast("timestamp"))
     if start is not None:
         start_utc = _utc(start)
-        df = df.where((F.col(REQUEST_DATE_COL) >= F.lit(start_utc.date()))
-                      & (F.col(REQUEST_TIME_COL) >= F.lit(start_utc)))
+        df = df.where(
+            (F.col(REQUEST_DATE_COL) >= F.lit(start_utc.date()))
+            & (F.col(REQUEST_TIME_COL) >= F.lit(start_utc))
+        )
     if end is not None:
         end_utc = _utc(end)
-        df = df.where((F.col(REQUEST_DATE_COL) <= F.lit(end_utc.date()))
-                      & (F.col(REQUEST_TIME_COL) < F.lit(end_utc)))
+        df = df.where(
+            (F.col(REQUEST_DATE_COL) <= F.lit(end_utc.date()))
+            & (F.col(REQUEST_TIME_COL) < F.lit(end_utc))
+        )
     rest = [c for c in df.columns if c not in _RESERVED]
     return df.select(REQUEST_TIME_COL, REQUEST_ID_COL, *rest, REQUEST_DATE_COL)
 
@@ -429,10 +466,13 @@ def _detect_format(location: str) -> Format:
     if "://" in location and not location.startswith("file:"):
         return "parquet"
     if not folder.is_dir():
-        raise NotFoundError(f"no serving log at {location}: pass the folder a ServingLogger "
-                            "writes to")
+        raise NotFoundError(
+            f"no serving log at {location}: pass the folder a ServingLogger writes to"
+        )
     for fmt, suffix in _SUFFIX.items():
         if next(folder.glob(f"*/*{suffix}"), None) is not None:
             return fmt  # type: ignore[return-value]
-    raise NotFoundError(f"the serving log folder {location} holds no .parquet or .jsonl "
-                        "files yet: log and flush (or close) a ServingLogger first")
+    raise NotFoundError(
+        f"the serving log folder {location} holds no .parquet or .jsonl "
+        "files yet: log and flush (or close) a ServingLogger first"
+    )

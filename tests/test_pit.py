@@ -11,14 +11,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from seeknal_spark.errors import ColumnTypeError, ConfigurationError, MissingColumnError
-from seeknal_spark.pit import AsOfSource, PitTuning, point_in_time_join
+from seeknal_spark.pit import AsOfSource, PitTuning, feature_hash, point_in_time_join
 
 D = datetime(2024, 1, 1)
 NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0)
 #: every key in one hash bucket: one merge call sees many keys
 ONE_BUCKET = PitTuning(max_hot_keys=0, buckets=1)
 #: every key hot, many windows, key pruning on: exercises seeds and the semi-join
-ALL_TRICKS = PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=5)
+ALL_TRICKS = PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=5)
 
 
 def h(n: float) -> datetime:
@@ -130,7 +130,7 @@ def test_step4_ties(spark: SparkSession, tuning) -> None:
             (1, h(1), h(0), 1.0),
             (1, h(1), h(2), 2.0),  # latest created time wins
             (1, h(1), None, 3.0),  # null created time loses
-            (2, h(1), h(0), 5.0),  # full tie: deterministic by hash, one row only
+            (2, h(1), h(0), 5.0),  # tie on time and created time: the greatest value wins
             (2, h(1), h(0), 6.0),
             (2, h(1), h(0), 6.0),
         ],
@@ -143,11 +143,32 @@ def test_step4_ties(spark: SparkSession, tuning) -> None:
     first = rows(point_in_time_join(spine, [src], tuning=tuning), "k", "v")
     assert len(first) == 3
     assert first[0] == (1, 2.0)
-    assert first[1] == first[2] and first[1][1] in (5.0, 6.0)
+    assert first[1] == first[2] == (2, 6.0)
     # the same answer from another order of the input rows
     shuffled = feats.orderBy(F.rand(3)).repartition(3)
     src2 = AsOfSource(shuffled, ("k",), "et", ("v",), tie_break_cols=("created",))
     assert rows(point_in_time_join(spine, [src2], tuning=tuning), "k", "v") == first
+
+
+@pytest.mark.parametrize(
+    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+)
+def test_step4_ties_on_values_that_cannot_be_ordered(spark: SparkSession, tuning) -> None:
+    feats = spark.createDataFrame(
+        [(1, h(1), 1.0, [1, 2]), (1, h(1), 1.0, [3]), (1, h(1), 1.0, [0, 0, 7])],
+        "k int, et timestamp, v double, arr array<int>",
+    )
+    spine = spark.createDataFrame([(1, h(2)), (1, h(3))], "k int, prediction_time timestamp")
+    winner = (
+        feats.select("arr", feature_hash([F.col("arr")]).alias("hash"))
+        .orderBy(F.col("hash").desc())
+        .first()
+    )
+    assert winner is not None
+    for df in (feats, feats.orderBy(F.rand(4)).repartition(3)):
+        src = AsOfSource(df, ("k",), "et", ("v", "arr"))
+        got = rows(point_in_time_join(spine, [src], tuning=tuning), "v", "arr")
+        assert got == [(1.0, winner["arr"]), (1.0, winner["arr"])]
 
 
 def test_step5_defaults_only_fill_missing_matches(spark: SparkSession) -> None:

@@ -16,14 +16,13 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
-from seeknal_spark.pit import AsOfSource, PitTuning, feature_hash, point_in_time_join
+from seeknal_spark.pit import AsOfSource, PitTuning, point_in_time_join
 
 BASE = datetime(2024, 3, 1)
 PLANS = {
     "plain": PitTuning(max_hot_keys=0, prune_keys_max=0),
-    "windows": PitTuning(sample_fraction=1.0, hot_key_share=0.0, hot_key_windows=4),
+    "windows": PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=4),
     "one_bucket": PitTuning(max_hot_keys=0, buckets=1),
 }
 
@@ -64,7 +63,7 @@ def _oracle(
     """merge_asof(by=keys, backward) after keeping the best row per (keys, time)."""
     f = feats if start_h is None else feats[feats["t"] >= start_h]
     f = f.assign(c_sort=f["c"].astype("float64").fillna(-1.0)).sort_values(
-        ["t", "c_sort", "h", "v"], na_position="first"
+        ["t", "c_sort", "v"], na_position="first"
     )
     f = f.drop_duplicates([*keys, "t"], keep="last")  # the tie rule: greatest wins
     valid = spine[[*keys, "t"]].notna().all(axis=1)
@@ -166,9 +165,8 @@ def test_matches_merge_asof(
     sp = pd.DataFrame(spine, columns=["k", "k2", "t"], dtype="object")
 
     def pframe(rows: list[tuple[Any, ...]], df: DataFrame) -> pd.DataFrame:
-        hashes = [r[0] for r in df.select(feature_hash([F.col("v")])).collect()]
         frame = pd.DataFrame(rows, columns=["k", "k2", "t", "c", "v"], dtype="object")
-        return frame.assign(h=pd.Series(hashes, dtype="int64")).astype({"t": "int64"})
+        return frame.astype({"t": "int64"})
 
     p1, p2 = pframe(f1, df1), pframe(f2, df2)
     expected = pd.concat(

@@ -95,16 +95,14 @@ def _customer_base(
     cid = F.col("id")
     u_seg = _uniform(seed, "segment", cid)
     segment = _pick(SEGMENTS, u_seg, (0.55, 0.30, 0.15))
-    premium_p = (
-        F.when(segment == "business", 0.5).when(segment == "affluent", 0.35).otherwise(0.1)
-    )
+    premium_p = F.when(segment == "business", 0.5).when(segment == "affluent", 0.35).otherwise(0.1)
     is_premium = _uniform(seed, "premium", cid) < premium_p
     # 85% signed up in the two years before `start`, 15% during the first 60% of the period
     u_signup = _uniform(seed, "signup", cid)
     late = _uniform(seed, "late", cid) < 0.15
-    signup_offset = F.when(
-        late, F.floor(u_signup * max(1, int(n_days * 0.6)))
-    ).otherwise(-1 - F.floor(u_signup * 730))
+    signup_offset = F.when(late, F.floor(u_signup * max(1, int(n_days * 0.6)))).otherwise(
+        -1 - F.floor(u_signup * 730)
+    )
     start_col = F.lit(start)
     # Pareto(alpha=1.2, x_m=0.12) transactions per day, capped: a heavy-tailed activity
     rate = F.least(F.lit(3.0), 0.12 / F.pow(1.0 - _uniform(seed, "rate", cid), 1.0 / 1.2))
@@ -253,8 +251,11 @@ def churn_spine(
     horizon_days = min(30, max(1, n_days // 3)) if horizon_days is None else horizon_days
     warmup_days = min(30, max(1, n_days // 3)) if warmup_days is None else warmup_days
     every_days = min(14, max(1, n_days // 6)) if every_days is None else every_days
-    for name, value in (("horizon_days", horizon_days), ("warmup_days", warmup_days),
-                        ("every_days", every_days)):
+    for name, value in (
+        ("horizon_days", horizon_days),
+        ("warmup_days", warmup_days),
+        ("every_days", every_days),
+    ):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     first = _start_date(start)

@@ -107,9 +107,7 @@ def customer_spend(
         (F.sum(F.when(in_7d, F.col("cents")).otherwise(0)) / 100.0).alias("spend_7d"),
         (cents_30d / 100.0).alias("spend_30d"),
         count_30d.alias("txn_count_30d"),
-        F.coalesce(F.try_divide(cents_30d / 100.0, count_30d), F.lit(0.0)).alias(
-            "avg_amount_30d"
-        ),
+        F.coalesce(F.try_divide(cents_30d / 100.0, count_30d), F.lit(0.0)).alias("avg_amount_30d"),
     )
     return aggregated.select(
         "customer_id",

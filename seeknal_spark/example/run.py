@@ -142,8 +142,12 @@ def run_example(
     root = os.path.abspath(os.fspath(workdir))
     spark = spark or get_spark("seeknal-spark-example", conf=EXAMPLE_SPARK_CONF)
     first = date.fromisoformat(start) if isinstance(start, str) else start
-    params = {"n_customers": n_customers, "n_days": n_days, "start": first.isoformat(),
-              "seed": seed}
+    params = {
+        "n_customers": n_customers,
+        "n_days": n_days,
+        "start": first.isoformat(),
+        "seed": seed,
+    }
     paths = _prepare_data(spark, os.path.join(root, "data"), params)
     lap("data")
     store = FeatureStore(os.path.join(root, "store"), spark=spark)
@@ -202,7 +206,11 @@ def run_example(
     summary["prediction"] = _predict(table, schema, encoding, model, customer_id)
     lap("predict")
     summary["drift"] = _drift(
-        spark, hist, schema, summary["training"]["path"], window_end,
+        spark,
+        hist,
+        schema,
+        summary["training"]["path"],
+        window_end,
         os.path.join(root, "drift_report.html"),
     )
     lap("drift")
@@ -249,7 +257,11 @@ def _training_set(
 
 
 def _train(
-    training: Any, schema: FeatureSchema, encoding: Any, folder: str, seed: int,
+    training: Any,
+    schema: FeatureSchema,
+    encoding: Any,
+    folder: str,
+    seed: int,
     n_estimators: int,
 ) -> tuple[Any, dict[str, Any]]:
     from seeknal_spark.example.churn import save_model, train_churn_model
