@@ -45,6 +45,14 @@ DAY_US = 86_400_000_000
 START_US = 1_704_067_200_000_000  # 2024-01-01 UTC
 
 
+def _read_json(path: str) -> Any:
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
 def _tree_cpu_seconds(root: int) -> float:
     """CPU seconds used by ``root`` and its descendants (the JVM, Python workers), from /proc.
 
@@ -118,6 +126,7 @@ def generate(args: argparse.Namespace, data: str) -> None:
 
 
 def run(method: str, data: str, groups: int, out: str, repeat: int = 1) -> list[float]:
+    """Run ``method`` ``repeat`` times, printing one JSON line of wall/CPU seconds per run."""
 
     spark = _spark(f"pit-bench-{method}")
     spine = spark.read.parquet(f"{data}/spine")
@@ -169,6 +178,50 @@ def _run_once(method: str, spine: Any, feats: list[Any], out: str) -> None:
         spine.repartition("entity_id").write.mode("overwrite").parquet(out)
     else:
         raise ValueError(method)
+
+
+def verify(data: str, groups: int) -> None:
+    """The engine's output equals pandas ``merge_asof(by=entity_id, direction="backward")``.
+
+    An independent oracle at full size: every spine row, every feature value, exactly.
+    Ties on (key, event time) are resolved as the engine's rule says (greatest values).
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    spine = pq.read_table(f"{data}/spine").to_pandas()
+    got = pq.read_table(f"{data}/engine_out").to_pandas().sort_values("row_id")
+    expected = spine.sort_values("prediction_time")
+    for g in range(groups):
+        feats = pq.read_table(f"{data}/features_{g}").to_pandas()
+        values = [c for c in feats.columns if "_f" in c]
+        feats = feats.sort_values(["event_time", *values]).drop_duplicates(
+            ["entity_id", "event_time"], keep="last"
+        )
+        expected = pd.merge_asof(
+            expected,
+            feats,
+            left_on="prediction_time",
+            right_on="event_time",
+            by="entity_id",
+            direction="backward",
+        ).drop(columns="event_time")
+    expected = expected.sort_values("row_id")
+    columns = [c for c in expected.columns if c in got.columns]
+    same = len(got) == len(expected) and all(
+        np.array_equal(
+            got[c].to_numpy(), expected[c].to_numpy(), equal_nan=got[c].dtype.kind == "f"
+        )
+        for c in columns
+    )
+    print(
+        f" verify: {len(got):,} engine rows vs {len(expected):,} from pandas merge_asof: "
+        + ("identical" if same else "DIFFERENT"),
+        flush=True,
+    )
+    if not same:
+        raise SystemExit(1)
 
 
 def _child(
@@ -225,6 +278,11 @@ def main() -> None:
         "--data",
         help="keep the generated data in this folder and reuse it when it matches the arguments",
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the engine's output row by row against pandas merge_asof (needs memory)",
+    )
     parser.add_argument("--_run", help=argparse.SUPPRESS)
     parser.add_argument("--_data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,6 +290,9 @@ def main() -> None:
         out = tempfile.mkdtemp(prefix="pit-bench-out-")
         try:
             run(args._run, args._data, args.groups, out, args.repeat)
+            if args._run == "engine":  # kept for --verify
+                shutil.rmtree(f"{args._data}/engine_out", ignore_errors=True)
+                shutil.move(out, f"{args._data}/engine_out")
         finally:
             shutil.rmtree(out, ignore_errors=True)
         return
@@ -241,7 +302,7 @@ def main() -> None:
     stamp = os.path.join(data, "_shape.json")
     try:
         t0 = time.perf_counter()
-        if not (args.data and os.path.exists(stamp) and json.load(open(stamp)) == shape):
+        if not (args.data and _read_json(stamp) == shape):
             generate(args, data)
             with open(stamp, "w") as fh:
                 json.dump(shape, fh)
@@ -270,6 +331,8 @@ def main() -> None:
                 print(f"naive / engine > {args.timeout / eng[0]:.1f} wall (naive cut off)")
             else:
                 print(f"naive / engine = {naive[0] / eng[0]:.2f} wall, {naive[1] / eng[1]:.2f} CPU")
+        if args.verify and eng:
+            verify(data, args.groups)
     finally:
         if not args.data:
             shutil.rmtree(data, ignore_errors=True)

@@ -247,7 +247,10 @@ def merge_source(
         seeds = _seed_targets(marked, hot, plan)
         # a row is merged in its own window (if after the first spine time) and, as a
         # seed, in the later windows listed for it: one row out per group it belongs to
-        own = F.when(F.col(_B) >= 0, F.array(F.col(_B))).otherwise(F.array().cast("array<long>"))
+        # (rows of other keys have no window: one group, their bucket)
+        in_window = F.col(_HI).isNull() | (F.col(_B) >= 0)
+        own = F.when(in_window, F.array(F.coalesce(F.col(_B), F.lit(0).cast("long"))))
+        own = own.otherwise(F.array().cast("array<long>"))
         windows = F.concat(own, F.coalesce(F.col(_TARGETS), F.array().cast("array<long>")))
         right = (
             marked.join(F.broadcast(seeds), [*kcols, _HI, T_COL], "left")

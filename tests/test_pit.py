@@ -17,6 +17,8 @@ D = datetime(2024, 1, 1)
 NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0)
 #: every key in one hash bucket: one merge call sees many keys
 ONE_BUCKET = PitTuning(max_hot_keys=0, buckets=1)
+#: only the busiest key hot: split and unsplit keys side by side
+ONE_HOT = PitTuning(sample_rows=None, hot_key_share=0.0, max_hot_keys=1, hot_key_windows=3)
 #: every key hot, many windows, key pruning on: exercises seeds and the semi-join
 ALL_TRICKS = PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=5)
 
@@ -45,7 +47,9 @@ def feats(spark: SparkSession) -> DataFrame:
 
 
 @pytest.mark.parametrize(
-    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+    "tuning",
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
+    ids=["plain", "windows", "one_hot", "one_bucket"],
 )
 def test_step2_latest_not_after_spine_time(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
@@ -108,7 +112,9 @@ def test_step1_numeric_key_is_cast_other_mismatch_raises(
 
 
 @pytest.mark.parametrize(
-    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+    "tuning",
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
+    ids=["plain", "windows", "one_hot", "one_bucket"],
 )
 def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
@@ -122,7 +128,9 @@ def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, 
 
 
 @pytest.mark.parametrize(
-    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+    "tuning",
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
+    ids=["plain", "windows", "one_hot", "one_bucket"],
 )
 def test_step4_ties(spark: SparkSession, tuning) -> None:
     feats = spark.createDataFrame(
@@ -151,7 +159,9 @@ def test_step4_ties(spark: SparkSession, tuning) -> None:
 
 
 @pytest.mark.parametrize(
-    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+    "tuning",
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
+    ids=["plain", "windows", "one_hot", "one_bucket"],
 )
 def test_step4_ties_on_values_that_cannot_be_ordered(spark: SparkSession, tuning) -> None:
     feats = spark.createDataFrame(
@@ -212,7 +222,9 @@ def test_step7_utc_whatever_the_session_zone(spark: SparkSession) -> None:
 
 
 @pytest.mark.parametrize(
-    "tuning", [NO_TRICKS, ALL_TRICKS, ONE_BUCKET], ids=["plain", "windows", "one_bucket"]
+    "tuning",
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
+    ids=["plain", "windows", "one_hot", "one_bucket"],
 )
 def test_step8_all_rows_kept(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
@@ -250,6 +262,9 @@ def test_windows_plan_equals_plain_plan(spark: SparkSession, ttl: timedelta | No
     split = rows(point_in_time_join(spine, [src], tuning=ALL_TRICKS), "k", "prediction_time", "v")
     assert split == plain
     bucket = rows(point_in_time_join(spine, [src], tuning=ONE_BUCKET), "k", "prediction_time", "v")
+    assert (
+        rows(point_in_time_join(spine, [src], tuning=ONE_HOT), "k", "prediction_time", "v") == plain
+    )
     assert bucket == plain
     assert sum(v is not None for _, _, v in plain) > 60
 

@@ -24,6 +24,7 @@ PLANS = {
     "plain": PitTuning(max_hot_keys=0, prune_keys_max=0),
     "windows": PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=4),
     "one_bucket": PitTuning(max_hot_keys=0, buckets=1),
+    "one_hot": PitTuning(sample_rows=None, hot_key_share=0.0, max_hot_keys=1, hot_key_windows=3),
 }
 
 hours = st.integers(min_value=0, max_value=12)
