@@ -11,8 +11,9 @@ The merge is a sort and one linear scan:
    before spine rows at equal time when the match is inclusive, after otherwise), then the
    tie-breakers, the feature values and a hash of those that cannot be ordered, nulls
    first.
-2. Each spine row takes the last feature row before it in that order (a running maximum
-   of feature positions), if that row has the same keys and is within the TTL.
+2. Each spine row takes, per feature table, the last row of that table before it in that
+   order (a running maximum of positions), if that row has the same keys and is within
+   the table's TTL.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["AsOfKernel", "as_cogroup_function"]
+__all__ = ["AsOfKernel", "KernelSource", "as_cogroup_function"]
 
 
 def _column(table: pa.Table, name: str) -> pa.Array:
@@ -50,8 +51,45 @@ def _sort_indices(table: pa.Table) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class KernelSource:
+    """One feature table inside a merged group: which rows and columns are its own.
+
+    Parameters
+    ----------
+    index:
+        Its rows have this value in the kernel's ``source_col``.
+    tie_cols:
+        Tie-breakers, compared in this order (greatest wins, nulls lowest).
+    value_cols:
+        Columns holding its feature values.
+    out_names:
+        The output name of each of ``value_cols``.
+    hash_col:
+        Hash of its values that cannot be ordered (None when all can): the last tie-breaker.
+    matched_col:
+        Output column: whether a feature row was found.
+    ttl_us:
+        A feature row older than this (``spine time - event time >= ttl_us``) is not used.
+    """
+
+    index: int
+    tie_cols: tuple[str, ...]
+    value_cols: tuple[str, ...]
+    out_names: tuple[str, ...]
+    hash_col: str | None
+    matched_col: str
+    ttl_us: int | None
+
+
+@dataclass(frozen=True)
 class AsOfKernel:
     """As-of merge of one cogrouped group (see the module docstring).
+
+    Feature tables that share key columns are merged in one group: their rows carry a
+    source index, and columns may be shared between tables (slots), since a row belongs
+    to one table only. Sorting by every tie column in the order given is the same as
+    sorting each table's rows by its own tie-breakers when each table's columns appear in
+    that order, and the columns of other tables are null (equal) on its rows.
 
     Parameters
     ----------
@@ -61,19 +99,13 @@ class AsOfKernel:
         Key columns, present on both sides with the same types.
     time_col:
         UTC microseconds (int64), present on both sides.
-    tie_cols:
-        Feature-side tie-breakers, compared in this order (greatest wins, nulls lowest).
-    value_cols:
-        Feature-side columns to return, named as in the output.
-    sortable_value_cols:
-        The value columns that can be ordered: the tie-breakers after ``tie_cols``.
-    hash_col:
-        Feature-side hash of the values that cannot be ordered (None when all can): the
-        last tie-breaker.
-    matched_col:
-        Output column: whether a feature row was found.
-    ttl_us:
-        A feature row older than this (``spine time - event time >= ttl_us``) is not used.
+    source_col:
+        Feature side: the index of the table a row comes from.
+    tie_order:
+        Feature-side columns breaking ties, in order (every table's tie-breakers, then its
+        orderable values, then its hash of unorderable values, in this global order).
+    sources:
+        The tables.
     inclusive:
         Whether a feature row at exactly the spine time is used.
     """
@@ -81,30 +113,34 @@ class AsOfKernel:
     spine_cols: tuple[str, ...]
     key_cols: tuple[str, ...]
     time_col: str
-    tie_cols: tuple[str, ...]
-    value_cols: tuple[str, ...]
-    sortable_value_cols: tuple[str, ...]
-    hash_col: str | None
-    matched_col: str
-    ttl_us: int | None
+    source_col: str
+    tie_order: tuple[str, ...]
+    sources: tuple[KernelSource, ...]
     inclusive: bool
+
+    def output_names(self) -> list[str]:
+        names = list(self.spine_cols)
+        for src in self.sources:
+            names += [*src.out_names, src.matched_col]
+        return names
 
     def __call__(self, spine: pa.Table, feats: pa.Table) -> pa.Table:
         n, m = spine.num_rows, feats.num_rows
-        names = [*self.spine_cols, *self.value_cols, self.matched_col]
         out: list[pa.Array | pa.ChunkedArray] = [spine.column(c) for c in self.spine_cols]
         if m == 0 or n == 0:
-            out += [pa.nulls(n, type=feats.schema.field(c).type) for c in self.value_cols]
-            out.append(pa.array(np.zeros(n, dtype=bool)))
-            return pa.Table.from_arrays(out, names=names)
-        feat_index, matched = self.match(spine, feats)
-        idx = pa.array(feat_index, type=pa.int64(), mask=~matched)
-        out += [pc.take(_column(feats, c), idx) for c in self.value_cols]
-        out.append(pa.array(matched))
-        return pa.Table.from_arrays(out, names=names)
+            for src in self.sources:
+                out += [pa.nulls(n, type=feats.schema.field(c).type) for c in src.value_cols]
+                out.append(pa.array(np.zeros(n, dtype=bool)))
+            return pa.Table.from_arrays(out, names=self.output_names())
+        for src, (feat_index, matched) in zip(self.sources, self.match(spine, feats), strict=True):
+            idx = pa.array(feat_index, type=pa.int64(), mask=~matched)
+            out += [pc.take(_column(feats, c), idx) for c in src.value_cols]
+            out.append(pa.array(matched))
+        return pa.Table.from_arrays(out, names=self.output_names())
 
-    def match(self, spine: pa.Table, feats: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-        """Per spine row (input order): the index of its feature row, and whether it has one."""
+    def match(self, spine: pa.Table, feats: pa.Table) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per table, per spine row (input order): the index of its feature row, and
+        whether it has one."""
         n, m = spine.num_rows, feats.num_rows
         spine_side, feat_side = (1, 0) if self.inclusive else (0, 1)
         sort_cols: dict[str, pa.Array] = {}
@@ -114,10 +150,13 @@ class AsOfKernel:
         sort_cols["t"] = t
         side = np.concatenate([np.full(n, spine_side, np.int8), np.full(m, feat_side, np.int8)])
         sort_cols["side"] = pa.array(side)
-        tie_break = (*self.tie_cols, *self.sortable_value_cols)
-        if self.hash_col is not None:
-            tie_break += (self.hash_col,)
-        for i, name in enumerate(tie_break):
+        src_col = np.asarray(
+            pc.fill_null(_column(feats, self.source_col), -1).to_numpy(zero_copy_only=False),
+            dtype=np.int64,
+        )
+        src_all = np.concatenate([np.full(n, -1, np.int64), src_col])
+        sort_cols["src"] = pa.array(src_all)
+        for i, name in enumerate(self.tie_order):
             col = _column(feats, name)
             sort_cols[f"b{i}"] = pa.concat_arrays([pa.nulls(n, type=col.type), col])
         order = _sort_indices(pa.table(sort_cols))
@@ -125,8 +164,6 @@ class AsOfKernel:
         total = n + m
         is_feat = order >= n
         pos = np.arange(total, dtype=np.int64)
-        last = np.maximum.accumulate(np.where(is_feat, pos, -1))
-        safe = np.maximum(last, 0)
         # a group id per sorted row: equal ids <=> equal, non-null keys
         change = np.zeros(total, dtype=bool)
         valid = np.ones(total, dtype=bool)
@@ -140,16 +177,23 @@ class AsOfKernel:
         group = np.cumsum(change)
         t_sorted = np.asarray(pc.fill_null(t, 0).to_numpy(zero_copy_only=False), np.int64)[order]
         t_valid = np.asarray(t.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[order]
-        ok = ~is_feat & valid & t_valid & (last >= 0) & (group[safe] == group)
-        if self.ttl_us is not None:
-            ok &= (t_sorted - t_sorted[safe]) < self.ttl_us
+        spine_ok = ~is_feat & valid & t_valid
         spine_rows = np.nonzero(~is_feat)[0]
-        feat_index = np.zeros(n, dtype=np.int64)
-        matched = np.zeros(n, dtype=bool)
-        feat_index[order[spine_rows]] = order[safe[spine_rows]] - n
-        matched[order[spine_rows]] = ok[spine_rows]
-        feat_index[~matched] = 0
-        return feat_index, matched
+        src_sorted = src_all[order]
+        results = []
+        for src in self.sources:
+            last = np.maximum.accumulate(np.where(src_sorted == src.index, pos, -1))
+            safe = np.maximum(last, 0)
+            ok = spine_ok & (last >= 0) & (group[safe] == group)
+            if src.ttl_us is not None:
+                ok &= (t_sorted - t_sorted[safe]) < src.ttl_us
+            feat_index = np.zeros(n, dtype=np.int64)
+            matched = np.zeros(n, dtype=bool)
+            feat_index[order[spine_rows]] = order[safe[spine_rows]] - n
+            matched[order[spine_rows]] = ok[spine_rows]
+            feat_index[~matched] = 0
+            results.append((feat_index, matched))
+        return results
 
 
 def as_cogroup_function(

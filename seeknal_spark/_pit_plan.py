@@ -39,9 +39,9 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from seeknal_spark._asof_kernel import AsOfKernel, as_cogroup_function
+from seeknal_spark._asof_kernel import AsOfKernel, KernelSource, as_cogroup_function
 
-__all__ = ["HASH_COL", "PitTuning", "SourcePlan", "find_hot_keys", "merge_source"]
+__all__ = ["HASH_COL", "PitTuning", "SourcePlan", "find_hot_keys", "merge_pass"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ _NW = f"{P}nw"  # number of time windows of a hot key
 _B = f"{P}b"  # time window of a row of a hot key (-1: before the first spine time)
 HASH_COL = f"{P}h"  # hash of the feature values that cannot be ordered
 _TARGETS = f"{P}targets"  # later windows a feature row also seeds
+_SRC = f"{P}src"  # index of the feature table a row comes from
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class PitTuning:
         partitions``, at least 8.
     """
 
-    sample_rows: int | None = 200_000
+    sample_rows: int | None = 50_000
     hot_key_share: float | None = None
     max_hot_keys: int = 64
     max_windows: int | None = None
@@ -179,44 +180,96 @@ def find_hot_keys(
     return hot
 
 
-def merge_source(
+def _slots(types: Sequence[DataType], slots: list[DataType], prefix: str) -> list[str]:
+    """Slot column names for columns of ``types``: a slot of the same type after the
+    previous column's slot is reused, else a new one is added (so each table's columns
+    keep their order in the slots)."""
+    names, after = [], -1
+    for dtype in types:
+        found = next((i for i in range(after + 1, len(slots)) if slots[i] == dtype), None)
+        if found is None:
+            slots.append(dtype)
+            found = len(slots) - 1
+        names.append(f"{prefix}{found}")
+        after = found
+    return names
+
+
+def merge_pass(
     spine: DataFrame,
-    plan: SourcePlan,
+    plans: Sequence[SourcePlan],
     *,
     spine_time: Column,
-    hot_rows: list[tuple[Any, ...]],
+    hot_rows: dict[int, list[tuple[Any, ...]]],
     tmin: int | None,
     tmax: int | None,
     spine_keys: DataFrame | None,
     buckets: int,
     inclusive: bool,
 ) -> DataFrame:
-    """``spine`` with ``plan``'s value columns and matched flag appended (steps 1-4).
+    """``spine`` with the value columns and matched flag of every plan appended (steps 1-4).
 
-    ``spine_keys``, when given, holds the spine's distinct non-null keys (cast to the
-    source's key types): feature rows of other keys are dropped before the shuffle.
+    ``plans`` share their key columns and types: their rows are merged in one cogroup,
+    sharing columns (slots) of equal types. ``spine_keys``, when given, holds the spine's
+    distinct non-null keys (cast to the key types): feature rows of other keys are dropped
+    before the shuffle.
     """
-    kcols = list(plan.key_cols)
+    first = plans[0]
+    kcols = list(first.key_cols)
     spine_cols = list(spine.columns)
     key_sel = []
-    for key, kc in zip(plan.keys, kcols, strict=True):
+    for key, kc in zip(first.keys, kcols, strict=True):
         col = F.col(f"`{key}`")
-        key_sel.append((col.cast(plan.key_casts[key]) if key in plan.key_casts else col).alias(kc))
+        key_sel.append(
+            (col.cast(first.key_casts[key]) if key in first.key_casts else col).alias(kc)
+        )
     left = spine.select(*[F.col(f"`{c}`") for c in spine_cols], *key_sel, spine_time.alias(T_COL))
-    right = plan.feats
+
+    # the feature rows of every table, in shared slot columns
+    tie_slots: list[DataType] = []
+    value_slots: list[DataType] = []
+    frames, kernel_sources = [], []
+    for plan in plans:
+        ftypes = {f.name: f.dataType for f in plan.feats.schema.fields}
+        ties = _slots([ftypes[c] for c in plan.tie_cols], tie_slots, f"{P}tb")
+        values = _slots([ftypes[c] for c in plan.value_cols], value_slots, f"{P}v")
+        sel = [F.col(c) for c in (*kcols, T_COL)] + [F.lit(plan.index).alias(_SRC)]
+        sel += [F.col(c).alias(n) for c, n in zip(plan.tie_cols, ties, strict=True)]
+        sel += [F.col(c).alias(n) for c, n in zip(plan.value_cols, values, strict=True)]
+        if plan.hash_col is not None:
+            sel.append(F.col(plan.hash_col).alias(HASH_COL))
+        frames.append(plan.feats.select(*sel))
+        kernel_sources.append(
+            KernelSource(
+                index=plan.index,
+                tie_cols=tuple(ties),
+                value_cols=tuple(values),
+                out_names=plan.value_cols,
+                hash_col=HASH_COL if plan.hash_col is not None else None,
+                matched_col=plan.matched_col,
+                ttl_us=plan.ttl_us,
+            )
+        )
+    right = frames[0]
+    for frame in frames[1:]:
+        right = right.unionByName(frame, allowMissingColumns=True)
+    tie_order = [f"{P}tb{i}" for i in range(len(tie_slots))]
+    tie_order += [f"{P}v{i}" for i, t in enumerate(value_slots) if sortable(t)]
+    if any(plan.hash_col is not None for plan in plans):
+        tie_order.append(HASH_COL)
 
     if spine_keys is not None:
         right = right.join(F.broadcast(spine_keys.toDF(*kcols)), kcols, "left_semi")
 
+    hot_keys: dict[tuple[Any, ...], int] = {}
+    for plan in plans:
+        for row in hot_rows.get(plan.index, []):
+            hot_keys[row[:-1]] = max(hot_keys.get(row[:-1], 0), row[-1])
     bucket = F.pmod(F.xxhash64(*[F.col(c) for c in kcols]), F.lit(buckets))
-    if hot_rows and tmin is not None and tmax is not None and tmax > tmin:
-        logger.info(
-            "point-in-time join: source %d, %d hot keys split into time windows",
-            plan.index,
-            len(hot_rows),
-        )
+    if hot_keys and tmin is not None and tmax is not None and tmax > tmin:
+        logger.info("point-in-time join: %d hot keys split into time windows", len(hot_keys))
         hot = spine.sparkSession.createDataFrame(
-            [(*row[:-1], i, row[-1]) for i, row in enumerate(hot_rows)],
+            [(*key, i, nw) for i, (key, nw) in enumerate(sorted(hot_keys.items(), key=repr))],
             StructType(
                 [
                     *[StructField(kc, right.schema[kc].dataType, False) for kc in kcols],
@@ -225,7 +278,7 @@ def merge_source(
                 ]
             ),
         )
-        max_w = max(row[-1] for row in hot_rows)
+        max_w = max(hot_keys.values())
         width = F.ceil(F.lit(tmax - tmin + 1) / F.col(_NW)).cast("long")
         window = (
             F.when(F.col(T_COL).isNull(), F.lit(0))
@@ -244,16 +297,16 @@ def merge_source(
             .select(*[F.col(f"`{c}`") for c in left.columns], group_of(F.col(_B)).alias(_G))
         )
         marked = right.join(F.broadcast(hot), kcols, "left").withColumn(_B, window)
-        seeds = _seed_targets(marked, hot, plan)
-        # a row is merged in its own window (if after the first spine time) and, as a
-        # seed, in the later windows listed for it: one row out per group it belongs to
-        # (rows of other keys have no window: one group, their bucket)
+        seeds = _seed_targets(marked, hot, kcols)
+        # a row is merged in its own window (if after the first spine time; rows of keys
+        # that are not hot have one group, their bucket) and, as a seed, in the later
+        # windows listed for it: one row out per group it belongs to
         in_window = F.col(_HI).isNull() | (F.col(_B) >= 0)
         own = F.when(in_window, F.array(F.coalesce(F.col(_B), F.lit(0).cast("long"))))
         own = own.otherwise(F.array().cast("array<long>"))
         windows = F.concat(own, F.coalesce(F.col(_TARGETS), F.array().cast("array<long>")))
         right = (
-            marked.join(F.broadcast(seeds), [*kcols, _HI, T_COL], "left")
+            marked.join(F.broadcast(seeds), [*kcols, _HI, _SRC, T_COL], "left")
             .withColumn(_B, F.explode(windows))
             .select(*right.columns, group_of(F.col(_B)).alias(_G))
         )
@@ -265,37 +318,35 @@ def merge_source(
         spine_cols=tuple(spine_cols),
         key_cols=tuple(kcols),
         time_col=T_COL,
-        tie_cols=plan.tie_cols,
-        hash_col=plan.hash_col,
-        value_cols=plan.value_cols,
-        sortable_value_cols=plan.sortable_value_cols,
-        matched_col=plan.matched_col,
-        ttl_us=plan.ttl_us,
+        source_col=_SRC,
+        tie_order=tuple(tie_order),
+        sources=tuple(kernel_sources),
         inclusive=inclusive,
     )
-    schema = StructType(
-        [
-            *spine.schema.fields,
-            *[StructField(c, right.schema[c].dataType, True) for c in plan.value_cols],
-            StructField(plan.matched_col, BooleanType(), False),
+    fields = list(spine.schema.fields)
+    for ks in kernel_sources:
+        fields += [
+            StructField(name, right.schema[slot].dataType, True)
+            for name, slot in zip(ks.out_names, ks.value_cols, strict=True)
         ]
-    )
+        fields.append(StructField(ks.matched_col, BooleanType(), False))
+    schema = StructType(fields)
     merge = as_cogroup_function(kernel, schema.fieldNames())
     return left.groupBy(_G).cogroup(right.groupBy(_G)).applyInArrow(merge, schema)
 
 
-def _seed_targets(marked: DataFrame, hot: DataFrame, plan: SourcePlan) -> DataFrame:
-    """Seeds: for each hot key and window w, the latest event time of the windows before w.
+def _seed_targets(marked: DataFrame, hot: DataFrame, kcols: list[str]) -> DataFrame:
+    """Seeds: per table, hot key and window w, the latest event time of the windows before w.
 
-    Returns ``(keys, hot index, event time, windows)`` rows: the feature rows of that key
-    at that time (several when tied: the merge breaks the tie as everywhere else) are
-    also merged in each listed window. Only a long maximum per window is aggregated, over
-    the keys and times alone, and the result - a few rows per hot key - is broadcast.
+    Returns ``(keys, hot index, table, event time, windows)`` rows: the feature rows of
+    that table and key at that time (several when tied: the merge breaks the tie as
+    everywhere else) are also merged in each listed window. Only a long maximum per window
+    is aggregated, over the keys and times alone; the result, a few rows per hot key, is
+    broadcast.
     """
-    kcols = list(plan.key_cols)
     tails = (
         marked.where(F.col(_HI).isNotNull() & (F.col(_B) < F.col(_NW) - 1))
-        .groupBy(*kcols, _HI, _B)
+        .groupBy(*kcols, _HI, _SRC, _B)
         .agg(F.max(T_COL).alias(f"{P}tt"))
     )
     target = f"{P}tw"
@@ -305,8 +356,8 @@ def _seed_targets(marked: DataFrame, hot: DataFrame, plan: SourcePlan) -> DataFr
     return (
         targets.join(tails, [*kcols, _HI])
         .where(F.col(_B) < F.col(target))
-        .groupBy(*kcols, _HI, target)
+        .groupBy(*kcols, _HI, _SRC, target)
         .agg(F.max(f"{P}tt").alias(T_COL))
-        .groupBy(*kcols, _HI, T_COL)
+        .groupBy(*kcols, _HI, _SRC, T_COL)
         .agg(F.collect_list(target).alias(_TARGETS))
     )

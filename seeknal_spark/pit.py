@@ -40,7 +40,7 @@ from seeknal_spark._pit_plan import (
     PitTuning,
     SourcePlan,
     find_hot_keys,
-    merge_source,
+    merge_pass,
     sortable,
 )
 from seeknal_spark._timestamps import utc_micros, utc_micros_column
@@ -312,17 +312,22 @@ def point_in_time_join(
         hot = find_hot_keys(plans, shuffle_parts, tuning)
     buckets = tuning.buckets or max(8, 4 * shuffle_parts)
 
-    prune = {keys: 0 < n <= tuning.prune_keys_max for keys, n in n_keys.items()}
+    # passes: tables with the same key columns and key types are merged together
+    passes: dict[tuple[Any, ...], list[SourcePlan]] = {}
+    for plan in plans:
+        types = tuple(plan.feats.schema[c].dataType.json() for c in plan.key_cols)
+        passes.setdefault((plan.keys, types), []).append(plan)
     out = spine
-    for plan, src in zip(plans, sources, strict=True):
-        out = merge_source(
+    for (keys, _), group in passes.items():
+        prune = 0 < n_keys[keys] <= tuning.prune_keys_max
+        out = merge_pass(
             out,
-            plan,
+            group,
             spine_time=spine_time,
-            hot_rows=hot[plan.index],
+            hot_rows=hot,
             tmin=tmin,
             tmax=tmax,
-            spine_keys=_spine_keys(spine, plan) if prune[src.keys] else None,
+            spine_keys=_spine_keys(spine, group[0]) if prune else None,
             buckets=buckets,
             inclusive=inclusive,
         )
@@ -339,7 +344,7 @@ def _source_plan(
     tmax: int | None,
 ) -> SourcePlan:
     """Source ``s``'s feature rows in the internal shape, pruned to what can match."""
-    kcols = tuple(f"{_P}s{s}_k{j}" for j in range(len(src.keys)))
+    kcols = tuple(f"{_P}k{j}" for j in range(len(src.keys)))
     ties = tuple(f"{_P}s{s}_tb{j}" for j in range(len(src.tie_break_cols)))
     values = tuple(f"{_P}s{s}_f{j}" for j in range(len(src.features)))
     ftypes = {f.name: f.dataType for f in src.df.schema.fields}
