@@ -1,22 +1,26 @@
-"""How :func:`seeknal_spark.pit.point_in_time_join` runs: one cogrouped merge per source.
+"""How :func:`seeknal_spark.pit.point_in_time_join` runs: cogrouped sort-and-scan merges.
 
-For each feature table (an ``AsOfSource``), in order:
+Feature tables that share key columns are merged together, one pass per key set:
 
 1. **Prune.** Feature rows with a null key or time are dropped, and so are rows after the
    last spine time, before ``feature_start_time``, and - with a TTL - at or before the first
    spine time minus the TTL. When the spine has few enough distinct keys, rows whose key
    is not in the spine are dropped by a broadcast semi-join.
 2. **Group.** Every spine row and feature row gets a group id: a hash bucket of its keys,
-   or, for a *hot* key (one holding a large share of a sample of the feature rows), the
+   or, for a *hot* key (one holding a large share of a sample of a table's rows), the
    key's own time window. A hot key's history is thereby split across tasks.
-3. **Seed.** A small aggregate finds, for each hot key and each of its windows, the latest
-   event time of all earlier windows; the feature rows at that time are merged in that
-   window too (as its *seed*), so the answer stays exact whatever the window boundaries.
+3. **Windows start with a feature row.** A hot key's window boundaries are event times of
+   its own feature rows (taken from the sample), and a window holds the feature rows from
+   its boundary on. So every spine row of a window has a feature row of the same key
+   before it in the same window (the boundary row), and the latest such row - the answer -
+   is in the window too: no history has to be carried between windows. (A table with hot
+   keys is merged in a pass of its own, since boundaries belong to one table.)
 4. **Merge.** Spine rows and feature rows are shuffled by group id (each side once, only
-   its own columns) and every group is resolved by :class:`~seeknal_spark._asof_kernel.AsOfKernel`:
-   a sort and a linear scan, never a pairing of every row with every row.
+   its own columns) and every group is resolved by
+   :class:`~seeknal_spark._asof_kernel.AsOfKernel`: a sort and a linear scan, never a
+   pairing of every row with every row.
 
-The output of one source is the spine of the next, so every spine column travels along.
+The output of one pass is the spine of the next, so every spine column travels along.
 """
 
 from __future__ import annotations
@@ -49,10 +53,8 @@ P = "__pit_"  # prefix of every internal column
 T_COL = f"{P}t"  # UTC microseconds
 _G = f"{P}g"  # group id of the cogroup
 _HI = f"{P}hi"  # index of a hot key
-_NW = f"{P}nw"  # number of time windows of a hot key
-_B = f"{P}b"  # time window of a row of a hot key (-1: before the first spine time)
+_BOUNDS = f"{P}bounds"  # event times where the time windows of a hot key start
 HASH_COL = f"{P}h"  # hash of the feature values that cannot be ordered
-_TARGETS = f"{P}targets"  # later windows a feature row also seeds
 _SRC = f"{P}src"  # index of the feature table a row comes from
 
 
@@ -75,7 +77,8 @@ class PitTuning:
     max_windows:
         At most this many time windows per hot key. None: ``4 * shuffle partitions``.
     hot_key_windows:
-        Split every hot key into exactly this many windows (for tests); None: from its share.
+        Split every hot key into this many windows (for tests; fewer when its sample has
+        fewer distinct times); None: from its share.
     prune_keys_max:
         Feature rows are semi-joined to the spine's keys (broadcast) when the spine has at
         most this many distinct keys (estimated); 0 disables key pruning.
@@ -135,12 +138,14 @@ class SourcePlan:
 
 def find_hot_keys(
     plans: Sequence[SourcePlan], shuffle_parts: int, tuning: PitTuning
-) -> dict[int, list[tuple[Any, ...]]]:
-    """Per source index, its hot keys as ``(*key values, windows)`` rows.
+) -> dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]]:
+    """Per source index, its hot keys as ``(key values, window boundaries)``.
 
-    One small job per set of key types (sources with the same key types are sampled
-    together); at most ``max_hot_keys`` keys per source reach the driver. A key must hold
-    more than ``hot_key_share`` of its source's sampled rows, and appear twice.
+    The boundaries of a hot key are event times of its own feature rows (from the
+    sample), so every window starts with a feature row: see :func:`merge_pass`. One small
+    job per set of key types (tables with the same key types are sampled together); at
+    most ``max_hot_keys`` keys per table reach the driver, with their sampled times (at
+    most ``sample_rows`` per table).
     """
     parts = max(shuffle_parts, 1)
     share = tuning.hot_key_share if tuning.hot_key_share is not None else 1.0 / (2 * parts)
@@ -150,34 +155,40 @@ def find_hot_keys(
     for plan in plans:
         types = tuple(plan.feats.schema[c].dataType.json() for c in plan.key_cols)
         by_types.setdefault(types, []).append(plan)
-    hot: dict[int, list[tuple[Any, ...]]] = {plan.index: [] for plan in plans}
-    src = f"{P}src"
+    hot: dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]] = {p.index: [] for p in plans}
     for group in by_types.values():
-        kcols = [f"{P}hk{j}" for j in range(len(group[0].key_cols))]
+        kcols = list(group[0].key_cols)
         sample: DataFrame | None = None
         for plan in group:
-            keys = plan.feats.select(
-                F.lit(plan.index).alias(src),
-                *[F.col(c).alias(k) for c, k in zip(plan.key_cols, kcols, strict=True)],
-            )
+            rows = plan.feats.select(F.lit(plan.index).alias(_SRC), *kcols, T_COL)
             if tuning.sample_rows is not None:
-                keys = keys.limit(tuning.sample_rows)
-            sample = keys if sample is None else sample.unionByName(keys)
+                rows = rows.limit(tuning.sample_rows)
+            sample = rows if sample is None else sample.unionByName(rows)
         assert sample is not None  # every group has a source
-        counts = sample.groupBy(src, *kcols).count()
-        candidate = F.when(F.col("count") >= min_count, F.struct(F.col("count"), *kcols))
+        per_key = sample.groupBy(_SRC, *kcols).agg(
+            F.count("*").alias("count"), F.collect_list(T_COL).alias("times")
+        )
+        candidate = F.when(
+            F.col("count") >= min_count, F.struct(F.col("count"), *kcols, F.col("times"))
+        )
         top = F.slice(F.sort_array(F.collect_list(candidate), asc=False), 1, tuning.max_hot_keys)
-        per_source = counts.groupBy(src).agg(F.sum("count").alias("total"), top.alias("top"))
+        per_source = per_key.groupBy(_SRC).agg(F.sum("count").alias("total"), top.alias("top"))
         for row in per_source.collect():
             for entry in row["top"]:
                 if entry["count"] <= row["total"] * share:
                     break
                 fraction = entry["count"] / row["total"]
-                windows = tuning.hot_key_windows or min(
-                    max_w, max(2, math.ceil(fraction * 2 * parts))
-                )
-                hot[row[src]].append((*[entry[k] for k in kcols], windows))
+                n = tuning.hot_key_windows or min(max_w, max(2, math.ceil(fraction * 2 * parts)))
+                bounds = _boundaries(sorted(set(entry["times"])), n)
+                if bounds:
+                    hot[row[_SRC]].append((tuple(entry[k] for k in kcols), bounds))
     return hot
+
+
+def _boundaries(times: Sequence[int], windows: int) -> tuple[int, ...]:
+    """``windows - 1`` increasing event times that cut ``times`` (sorted) into even parts."""
+    picked = {times[len(times) * j // windows] for j in range(1, windows)}
+    return tuple(sorted(t for t in picked if t > times[0]))
 
 
 def _slots(types: Sequence[DataType], slots: list[DataType], prefix: str) -> list[str]:
@@ -200,9 +211,7 @@ def merge_pass(
     plans: Sequence[SourcePlan],
     *,
     spine_time: Column,
-    hot_rows: dict[int, list[tuple[Any, ...]]],
-    tmin: int | None,
-    tmax: int | None,
+    hot_rows: dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]],
     spine_keys: DataFrame | None,
     buckets: int,
     inclusive: bool,
@@ -261,54 +270,40 @@ def merge_pass(
     if spine_keys is not None:
         right = right.join(F.broadcast(spine_keys.toDF(*kcols)), kcols, "left_semi")
 
-    hot_keys: dict[tuple[Any, ...], int] = {}
-    for plan in plans:
-        for row in hot_rows.get(plan.index, []):
-            hot_keys[row[:-1]] = max(hot_keys.get(row[:-1], 0), row[-1])
+    hot_keys = [entry for plan in plans for entry in hot_rows.get(plan.index, [])]
     bucket = F.pmod(F.xxhash64(*[F.col(c) for c in kcols]), F.lit(buckets))
-    if hot_keys and tmin is not None and tmax is not None and tmax > tmin:
+    if hot_keys:
+        if len(plans) > 1:
+            raise ValueError("hot keys are split per feature table: merge one table per pass")
         logger.info("point-in-time join: %d hot keys split into time windows", len(hot_keys))
         hot = spine.sparkSession.createDataFrame(
-            [(*key, i, nw) for i, (key, nw) in enumerate(sorted(hot_keys.items(), key=repr))],
+            [(*key, i, list(bounds)) for i, (key, bounds) in enumerate(hot_keys)],
             StructType(
                 [
                     *[StructField(kc, right.schema[kc].dataType, False) for kc in kcols],
                     StructField(_HI, LongType(), False),
-                    StructField(_NW, LongType(), False),
+                    StructField(_BOUNDS, ArrayType(LongType(), False), False),
                 ]
             ),
         )
-        max_w = max(hot_keys.values())
-        width = F.ceil(F.lit(tmax - tmin + 1) / F.col(_NW)).cast("long")
-        window = (
-            F.when(F.col(T_COL).isNull(), F.lit(0))
-            .when(F.col(T_COL) < F.lit(tmin), F.lit(-1))
-            .otherwise(F.least(F.floor((F.col(T_COL) - F.lit(tmin)) / width), F.col(_NW) - 1))
-            .cast("long")
+        max_w = max(len(bounds) for _, bounds in hot_keys) + 1
+        t = F.col(T_COL)
+        # window = how many boundaries are at or before the row's time (a spine row of a
+        # strict join: before it), so that every window starts with a feature row
+        feat_window = F.size(F.filter(F.col(_BOUNDS), lambda b: b <= t))
+        spine_window = (
+            feat_window if inclusive else F.size(F.filter(F.col(_BOUNDS), lambda b: b < t))
         )
 
-        def group_of(window_col: Column) -> Column:
-            hot_group = F.lit(buckets) + F.col(_HI) * F.lit(max_w) + window_col
+        def group_of(window: Column) -> Column:
+            hot_group = F.lit(buckets) + F.col(_HI) * F.lit(max_w) + window.cast("long")
             return F.when(F.col(_HI).isNull(), bucket).otherwise(hot_group)
 
-        left = (
-            left.join(F.broadcast(hot), kcols, "left")
-            .withColumn(_B, window)
-            .select(*[F.col(f"`{c}`") for c in left.columns], group_of(F.col(_B)).alias(_G))
+        left = left.join(F.broadcast(hot), kcols, "left").select(
+            *[F.col(f"`{c}`") for c in left.columns], group_of(spine_window).alias(_G)
         )
-        marked = right.join(F.broadcast(hot), kcols, "left").withColumn(_B, window)
-        seeds = _seed_targets(marked, hot, kcols)
-        # a row is merged in its own window (if after the first spine time; rows of keys
-        # that are not hot have one group, their bucket) and, as a seed, in the later
-        # windows listed for it: one row out per group it belongs to
-        in_window = F.col(_HI).isNull() | (F.col(_B) >= 0)
-        own = F.when(in_window, F.array(F.coalesce(F.col(_B), F.lit(0).cast("long"))))
-        own = own.otherwise(F.array().cast("array<long>"))
-        windows = F.concat(own, F.coalesce(F.col(_TARGETS), F.array().cast("array<long>")))
-        right = (
-            marked.join(F.broadcast(seeds), [*kcols, _HI, _SRC, T_COL], "left")
-            .withColumn(_B, F.explode(windows))
-            .select(*right.columns, group_of(F.col(_B)).alias(_G))
+        right = right.join(F.broadcast(hot), kcols, "left").select(
+            *right.columns, group_of(feat_window).alias(_G)
         )
     else:
         left = left.withColumn(_G, bucket)
@@ -333,31 +328,3 @@ def merge_pass(
     schema = StructType(fields)
     merge = as_cogroup_function(kernel, schema.fieldNames())
     return left.groupBy(_G).cogroup(right.groupBy(_G)).applyInArrow(merge, schema)
-
-
-def _seed_targets(marked: DataFrame, hot: DataFrame, kcols: list[str]) -> DataFrame:
-    """Seeds: per table, hot key and window w, the latest event time of the windows before w.
-
-    Returns ``(keys, hot index, table, event time, windows)`` rows: the feature rows of
-    that table and key at that time (several when tied: the merge breaks the tie as
-    everywhere else) are also merged in each listed window. Only a long maximum per window
-    is aggregated, over the keys and times alone; the result, a few rows per hot key, is
-    broadcast.
-    """
-    tails = (
-        marked.where(F.col(_HI).isNotNull() & (F.col(_B) < F.col(_NW) - 1))
-        .groupBy(*kcols, _HI, _SRC, _B)
-        .agg(F.max(T_COL).alias(f"{P}tt"))
-    )
-    target = f"{P}tw"
-    targets = hot.select(
-        *kcols, _HI, F.explode(F.sequence(F.lit(0).cast("long"), F.col(_NW) - 1)).alias(target)
-    )
-    return (
-        targets.join(tails, [*kcols, _HI])
-        .where(F.col(_B) < F.col(target))
-        .groupBy(*kcols, _HI, _SRC, target)
-        .agg(F.max(f"{P}tt").alias(T_COL))
-        .groupBy(*kcols, _HI, _SRC, T_COL)
-        .agg(F.collect_list(target).alias(_TARGETS))
-    )

@@ -307,26 +307,26 @@ def point_in_time_join(
         for s, src in enumerate(sources)
     ]
     shuffle_parts = int(spine.sparkSession.conf.get("spark.sql.shuffle.partitions") or "8")
-    hot: dict[int, list[tuple[Any, ...]]] = {plan.index: [] for plan in plans}
+    hot: dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]] = {}
     if tmin is not None and tmax is not None and tmax > tmin and tuning.max_hot_keys > 0:
         hot = find_hot_keys(plans, shuffle_parts, tuning)
     buckets = tuning.buckets or max(8, 4 * shuffle_parts)
 
-    # passes: tables with the same key columns and key types are merged together
+    # passes: tables with the same key columns and key types are merged together, except
+    # tables with hot keys (their time windows are their own)
     passes: dict[tuple[Any, ...], list[SourcePlan]] = {}
     for plan in plans:
         types = tuple(plan.feats.schema[c].dataType.json() for c in plan.key_cols)
-        passes.setdefault((plan.keys, types), []).append(plan)
+        alone = plan.index if hot.get(plan.index) else None
+        passes.setdefault((plan.keys, types, alone), []).append(plan)
     out = spine
-    for (keys, _), group in passes.items():
+    for (keys, _, _), group in passes.items():
         prune = 0 < n_keys[keys] <= tuning.prune_keys_max
         out = merge_pass(
             out,
             group,
             spine_time=spine_time,
             hot_rows=hot,
-            tmin=tmin,
-            tmax=tmax,
             spine_keys=_spine_keys(spine, group[0]) if prune else None,
             buckets=buckets,
             inclusive=inclusive,
