@@ -16,8 +16,12 @@ share caches:
 - ``bound``: read every input, shuffle each by key, write a spine-sized output: no join
   at all, a floor for any plan that must co-locate rows by key.
 
-It prints each time and the ratios engine/bound and naive/engine. Timings on a shared
-machine are noisy: run each configuration more than once before drawing conclusions.
+It prints each time and the ratios engine/bound and naive/engine. ``--repeat N`` runs
+each method N times in its Spark (the best run counts, the first one pays the JVM and
+Python-worker warm-up); ``--data DIR`` keeps the generated data for the next run;
+``--verify`` then checks the engine's output, every row and value, against pandas
+``merge_asof`` (an independent oracle, at full size). Timings on a shared machine are
+noisy: compare ratios measured in one run, and run each configuration more than once.
 """
 
 from __future__ import annotations
@@ -238,9 +242,9 @@ def _child(
         "--groups",
         str(args.groups),
         "--repeat",
-        str(1 if method == "naive" else args.repeat),  # the baseline runs once
+        str(args.repeat),
     ]
-    repeat = 1 if method == "naive" else args.repeat
+    repeat = args.repeat
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
@@ -270,7 +274,7 @@ def main() -> None:
     parser.add_argument("--skew", choices=["zipf", "uniform"], default="uniform")
     parser.add_argument("--keys", type=int, default=None, help="distinct keys (default M / 10)")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs of engine and bound (best counts); naive: 1"
+        "--repeat", type=int, default=1, help="runs of each method in one Spark (best counts)"
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per method")
     parser.add_argument("--methods", default="bound,engine,naive")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,15 @@ from pyspark.sql.types import (
 
 from seeknal_spark._asof_kernel import AsOfKernel, KernelSource, as_cogroup_function
 
-__all__ = ["HASH_COL", "PitTuning", "SourcePlan", "find_hot_keys", "merge_pass"]
+__all__ = [
+    "HASH_COL",
+    "HotKeys",
+    "PitTuning",
+    "SourcePlan",
+    "hot_key_queries",
+    "merge_pass",
+    "read_hot_keys",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -136,35 +144,33 @@ class SourcePlan:
     ttl_us: int | None
 
 
-def find_hot_keys(
-    plans: Sequence[SourcePlan], shuffle_parts: int, tuning: PitTuning
-) -> dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]]:
-    """Per source index, its hot keys as ``(key values, window boundaries)``.
+HotKeys = dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]]
+"""Per feature table index, its hot keys as ``(key values, window boundaries)``."""
 
-    The boundaries of a hot key are event times of its own feature rows (from the
-    sample), so every window starts with a feature row: see :func:`merge_pass`. One small
-    job per set of key types (tables with the same key types are sampled together); at
-    most ``max_hot_keys`` keys per table reach the driver, with their sampled times (at
-    most ``sample_rows`` per table).
+
+def hot_key_queries(samples: Sequence[tuple[int, DataFrame]], tuning: PitTuning) -> list[DataFrame]:
+    """Small aggregates that find hot keys: one per set of key types.
+
+    ``samples`` holds, per table index, its rows' key columns (``__pit_k0``...) and
+    ``T_COL``. Each aggregate has one row per table: ``(__pit_src, total, top)``, ``top``
+    holding at most ``max_hot_keys`` candidates with their sampled event times (at most
+    ``sample_rows`` per table reach the driver). Read them with :func:`read_hot_keys`.
     """
-    parts = max(shuffle_parts, 1)
-    share = tuning.hot_key_share if tuning.hot_key_share is not None else 1.0 / (2 * parts)
-    min_count = 2 if share > 0 else 1  # a key seen once in the sample is not hot
-    max_w = tuning.max_windows or 4 * parts
-    by_types: dict[tuple[str, ...], list[SourcePlan]] = {}
-    for plan in plans:
-        types = tuple(plan.feats.schema[c].dataType.json() for c in plan.key_cols)
-        by_types.setdefault(types, []).append(plan)
-    hot: dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]] = {p.index: [] for p in plans}
+    share = tuning.hot_key_share
+    min_count = 1 if share == 0.0 else 2  # a key seen once in the sample is not hot
+    by_types: dict[tuple[str, ...], list[DataFrame]] = {}
+    for index, frame in samples:
+        rows = frame.select(F.lit(index).alias(_SRC), *frame.columns)
+        if tuning.sample_rows is not None:
+            rows = rows.limit(tuning.sample_rows)
+        types = tuple(f.dataType.json() for f in frame.schema.fields)
+        by_types.setdefault(types, []).append(rows)
+    queries = []
     for group in by_types.values():
-        kcols = list(group[0].key_cols)
-        sample: DataFrame | None = None
-        for plan in group:
-            rows = plan.feats.select(F.lit(plan.index).alias(_SRC), *kcols, T_COL)
-            if tuning.sample_rows is not None:
-                rows = rows.limit(tuning.sample_rows)
-            sample = rows if sample is None else sample.unionByName(rows)
-        assert sample is not None  # every group has a source
+        sample = group[0]
+        for rows in group[1:]:
+            sample = sample.unionByName(rows)
+        kcols = [c for c in sample.columns if c not in (_SRC, T_COL)]
         per_key = sample.groupBy(_SRC, *kcols).agg(
             F.count("*").alias("count"), F.collect_list(T_COL).alias("times")
         )
@@ -172,16 +178,40 @@ def find_hot_keys(
             F.col("count") >= min_count, F.struct(F.col("count"), *kcols, F.col("times"))
         )
         top = F.slice(F.sort_array(F.collect_list(candidate), asc=False), 1, tuning.max_hot_keys)
-        per_source = per_key.groupBy(_SRC).agg(F.sum("count").alias("total"), top.alias("top"))
-        for row in per_source.collect():
-            for entry in row["top"]:
-                if entry["count"] <= row["total"] * share:
-                    break
-                fraction = entry["count"] / row["total"]
-                n = tuning.hot_key_windows or min(max_w, max(2, math.ceil(fraction * 2 * parts)))
-                bounds = _boundaries(sorted(set(entry["times"])), n)
-                if bounds:
-                    hot[row[_SRC]].append((tuple(entry[k] for k in kcols), bounds))
+        queries.append(per_key.groupBy(_SRC).agg(F.sum("count").alias("total"), top.alias("top")))
+    return queries
+
+
+def read_hot_keys(
+    rows: Sequence[Any],
+    shuffle_parts: int,
+    tuning: PitTuning,
+    usable: Callable[[int, int], bool],
+) -> HotKeys:
+    """The hot keys in rows of :func:`hot_key_queries`, with their window boundaries.
+
+    A key is hot when it holds more than ``hot_key_share`` of its table's sampled rows.
+    Its boundaries are sampled event times of its own rows for which ``usable(table,
+    time)`` holds (the rows the join keeps after pruning), so every window starts with a
+    feature row: see :func:`merge_pass`.
+    """
+    parts = max(shuffle_parts, 1)
+    share = tuning.hot_key_share if tuning.hot_key_share is not None else 1.0 / (2 * parts)
+    max_w = tuning.max_windows or 4 * parts
+    hot: HotKeys = {}
+    for row in rows:
+        if row[_SRC] is None:
+            continue
+        for entry in row["top"]:
+            if entry["count"] <= row["total"] * share:
+                break
+            fraction = entry["count"] / row["total"]
+            n = tuning.hot_key_windows or min(max_w, max(2, math.ceil(fraction * 2 * parts)))
+            times = sorted({t for t in entry["times"] if usable(row[_SRC], t)})
+            bounds = _boundaries(times, n) if times else ()
+            if bounds:
+                key = tuple(v for name, v in entry.asDict().items() if name.startswith(f"{P}k"))
+                hot.setdefault(row[_SRC], []).append((key, bounds))
     return hot
 
 
@@ -211,7 +241,7 @@ def merge_pass(
     plans: Sequence[SourcePlan],
     *,
     spine_time: Column,
-    hot_rows: dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]],
+    hot_rows: HotKeys,
     spine_keys: DataFrame | None,
     buckets: int,
     inclusive: bool,
@@ -242,7 +272,7 @@ def merge_pass(
         ftypes = {f.name: f.dataType for f in plan.feats.schema.fields}
         ties = _slots([ftypes[c] for c in plan.tie_cols], tie_slots, f"{P}tb")
         values = _slots([ftypes[c] for c in plan.value_cols], value_slots, f"{P}v")
-        sel = [F.col(c) for c in (*kcols, T_COL)] + [F.lit(plan.index).alias(_SRC)]
+        sel = [F.col(c) for c in (*kcols, T_COL)] + [F.lit(plan.index).cast("short").alias(_SRC)]
         sel += [F.col(c).alias(n) for c, n in zip(plan.tie_cols, ties, strict=True)]
         sel += [F.col(c).alias(n) for c, n in zip(plan.value_cols, values, strict=True)]
         if plan.hash_col is not None:

@@ -39,8 +39,9 @@ from seeknal_spark._pit_plan import (
     P,
     PitTuning,
     SourcePlan,
-    find_hot_keys,
+    hot_key_queries,
     merge_pass,
+    read_hot_keys,
     sortable,
 )
 from seeknal_spark._timestamps import utc_micros, utc_micros_column
@@ -289,14 +290,24 @@ def point_in_time_join(
     start_us = None if feature_start_time is None else utc_micros(feature_start_time)
     spine_time = utc_micros_column(F.col(f"`{timestamp_col}`"), ts_type)
 
-    # the spine's time range and, per key set, an estimate of its distinct keys (one row)
+    # one job: the spine's time range, per key set an estimate of its distinct keys, and
+    # a sample of the feature keys to find hot keys (a few small rows to the driver)
     key_sets = sorted({src.keys for src in sources})
     stats_exprs = [F.min(spine_time).alias("tmin"), F.max(spine_time).alias("tmax")]
     for n, keys in enumerate(key_sets):
         distinct = F.approx_count_distinct(F.struct(*[F.col(f"`{k}`") for k in keys]))
         stats_exprs.append(distinct.alias(f"nk{n}"))
-    stats = spine.agg(*stats_exprs).first()
-    assert stats is not None  # an aggregate always has a row
+    stats_df = spine.agg(*stats_exprs)
+    hot_queries = []
+    if tuning.max_hot_keys > 0:
+        samples = [(s, _key_times(src, start_us)) for s, src in enumerate(sources)]
+        hot_queries = hot_key_queries(samples, tuning)
+    if hot_queries:
+        stats_df = stats_df.join(hot_queries.pop(0), F.lit(True), "left")
+    rows = stats_df.collect()
+    for query in hot_queries:  # tables whose keys have other types: one job each
+        rows += query.collect()
+    stats = rows[0]
     tmin = None if stats["tmin"] is None else int(stats["tmin"])
     tmax = None if stats["tmax"] is None else int(stats["tmax"])
     n_keys = {keys: int(stats[f"nk{n}"] or 0) for n, keys in enumerate(key_sets)}
@@ -307,9 +318,15 @@ def point_in_time_join(
         for s, src in enumerate(sources)
     ]
     shuffle_parts = int(spine.sparkSession.conf.get("spark.sql.shuffle.partitions") or "8")
-    hot: dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]] = {}
-    if tmin is not None and tmax is not None and tmax > tmin and tuning.max_hot_keys > 0:
-        hot = find_hot_keys(plans, shuffle_parts, tuning)
+
+    def usable(s: int, t: int) -> bool:  # the pruning of _source_plan, for one time
+        ttl = sources[s].ttl
+        if tmax is None or tmin is None or t > tmax:
+            return False
+        return ttl is None or t > tmin - _ttl_us(ttl)
+
+    hot_rows = rows if "top" in stats.asDict() else []
+    hot = read_hot_keys(hot_rows, shuffle_parts, tuning, usable)
     buckets = tuning.buckets or max(8, 4 * shuffle_parts)
 
     # passes: tables with the same key columns and key types are merged together, except
@@ -332,6 +349,21 @@ def point_in_time_join(
             inclusive=inclusive,
         )
     return _finish(out, spine_cols, sources)
+
+
+def _key_times(src: AsOfSource, start_us: int | None) -> DataFrame:
+    """A table's key columns (``__pit_k0``...) and UTC event times, non-null, from
+    ``feature_start_time`` on: what the hot-key sample reads."""
+    et_type = _field(src.df, src.event_time_col, "feature table").dataType
+    t = utc_micros_column(F.col(f"`{src.event_time_col}`"), et_type)
+    keys = [F.col(f"`{k}`").alias(f"{_P}k{j}") for j, k in enumerate(src.keys)]
+    frame = src.df.select(*keys, t.alias(T_COL))
+    cond = F.col(T_COL).isNotNull()
+    for j in range(len(src.keys)):
+        cond = cond & F.col(f"{_P}k{j}").isNotNull()
+    if start_us is not None:
+        cond = cond & (F.col(T_COL) >= F.lit(start_us))
+    return frame.where(cond)
 
 
 def _source_plan(
