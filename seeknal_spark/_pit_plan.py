@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -51,6 +51,7 @@ __all__ = [
     "PitTuning",
     "SourcePlan",
     "hot_key_queries",
+    "join_pass",
     "merge_pass",
     "read_hot_keys",
 ]
@@ -90,6 +91,15 @@ class PitTuning:
     prune_keys_max:
         Feature rows are semi-joined to the spine's keys (broadcast) when the spine has at
         most this many distinct keys (estimated); 0 disables key pruning.
+    plan:
+        ``"merge"``: the cogrouped merge above. ``"join"``: per table, a key join on
+        ``event time <= spine time`` ranked per spine row, inside key partitions (the spine
+        is shuffled by key once). Cheaper when keys have few spine rows, ruinous when a
+        key has many spine rows and many feature rows. ``"auto"``: the join when no table
+        has a hot key and no key has more than ``join_max_spine_rows`` spine rows (each
+        feature row then pairs with at most that many spine rows), else the merge.
+    join_max_spine_rows:
+        See ``plan``.
     buckets:
         Hash buckets the keys that are not hot fall into (each bucket is merged in one
         Python call, so its rows must fit in a worker's memory). None: ``4 * shuffle
@@ -103,8 +113,12 @@ class PitTuning:
     hot_key_windows: int | None = None
     prune_keys_max: int = 200_000
     buckets: int | None = None
+    plan: str = "auto"
+    join_max_spine_rows: int = 16
 
     def __post_init__(self) -> None:
+        if self.plan not in ("auto", "merge", "join"):
+            raise ValueError(f"plan must be 'auto', 'merge' or 'join', got {self.plan!r}")
         if self.sample_rows is not None and self.sample_rows < 1:
             raise ValueError(f"sample_rows must be >= 1 (or None), got {self.sample_rows}")
         if self.hot_key_share is not None and not 0.0 <= self.hot_key_share <= 1.0:
@@ -358,3 +372,60 @@ def merge_pass(
     schema = StructType(fields)
     merge = as_cogroup_function(kernel, schema.fieldNames())
     return left.groupBy(_G).cogroup(right.groupBy(_G)).applyInArrow(merge, schema)
+
+
+def join_pass(
+    spine: DataFrame,
+    plans: Sequence[SourcePlan],
+    *,
+    spine_time: Column,
+    spine_keys: DataFrame | None,
+    inclusive: bool,
+) -> DataFrame:
+    """The key-join plan (``PitTuning.plan``): same output as :func:`merge_pass`.
+
+    The spine is shuffled by key once; each table is joined on keys and the time bounds
+    and the best row per spine row is kept by a rank over (keys, spine row), which the
+    key partitioning already groups: no second shuffle. The spine row id only has to be
+    unique: nothing is joined back on it.
+    """
+    first = plans[0]
+    kcols = list(first.key_cols)
+    rid = f"{P}rid"
+    key_sel = []
+    for key, kc in zip(first.keys, kcols, strict=True):
+        cast = first.key_casts.get(key)
+        col = F.col(f"`{key}`")
+        key_sel.append((col if cast is None else col.cast(cast)).alias(kc))
+    cur = spine.select(
+        *[F.col(f"`{c}`") for c in spine.columns],
+        *key_sel,
+        spine_time.alias(T_COL),
+        F.monotonically_increasing_id().alias(rid),
+    ).repartition(*[F.col(c) for c in kcols])
+    for plan in plans:
+        right = plan.feats
+        if spine_keys is not None:
+            right = right.join(F.broadcast(spine_keys.toDF(*kcols)), kcols, "left_semi")
+        ft = f"{P}ft"
+        renamed = [F.col(c).alias(f"{c}_r") for c in kcols]
+        others = [c for c in right.columns if c not in (*kcols, T_COL)]
+        right = right.select(*renamed, F.col(T_COL).alias(ft), *others)
+        cond = (right[ft] <= cur[T_COL]) if inclusive else (right[ft] < cur[T_COL])
+        for kc in kcols:
+            cond = cond & (cur[kc] == right[f"{kc}_r"])
+        if plan.ttl_us is not None:
+            cond = cond & (right[ft] > cur[T_COL] - F.lit(plan.ttl_us))
+        order = [F.col(ft).desc_nulls_last()]
+        order += [F.col(c).desc_nulls_last() for c in (*plan.tie_cols, *plan.sortable_value_cols)]
+        if plan.hash_col is not None:
+            order.append(F.col(plan.hash_col).desc_nulls_last())
+        rank = F.row_number().over(Window.partitionBy(*kcols, rid).orderBy(*order))
+        cur = (
+            cur.join(right, cond, "left")
+            .withColumn(f"{P}rn", rank)
+            .where(F.col(f"{P}rn") == 1)
+            .withColumn(plan.matched_col, F.col(ft).isNotNull())
+            .select(*cur.columns, *plan.value_cols, plan.matched_col)
+        )
+    return cur.drop(*kcols, T_COL, rid)

@@ -40,6 +40,7 @@ from seeknal_spark._pit_plan import (
     PitTuning,
     SourcePlan,
     hot_key_queries,
+    join_pass,
     merge_pass,
     read_hot_keys,
     sortable,
@@ -298,6 +299,10 @@ def point_in_time_join(
         distinct = F.approx_count_distinct(F.struct(*[F.col(f"`{k}`") for k in keys]))
         stats_exprs.append(distinct.alias(f"nk{n}"))
     stats_df = spine.agg(*stats_exprs)
+    if tuning.plan == "auto":  # the most spine rows of one key, per key set
+        for n, keys in enumerate(key_sets):
+            per_key = spine.groupBy(*[F.col(f"`{k}`") for k in keys]).count()
+            stats_df = stats_df.crossJoin(per_key.agg(F.max("count").alias(f"ns{n}")))
     hot_queries = []
     if tuning.max_hot_keys > 0:
         samples = [(s, _key_times(src, start_us)) for s, src in enumerate(sources)]
@@ -339,12 +344,24 @@ def point_in_time_join(
     out = spine
     for (keys, _, _), group in passes.items():
         prune = 0 < n_keys[keys] <= tuning.prune_keys_max
+        spine_keys = _spine_keys(spine, group[0]) if prune else None
+        most = stats.asDict().get(f"ns{key_sets.index(keys)}")
+        if tuning.plan == "join" or (
+            tuning.plan == "auto"
+            and not any(hot.get(plan.index) for plan in group)
+            and (most or 0) <= tuning.join_max_spine_rows
+        ):
+            logger.info("point-in-time join: key-join plan for %d table(s)", len(group))
+            out = join_pass(
+                out, group, spine_time=spine_time, spine_keys=spine_keys, inclusive=inclusive
+            )
+            continue
         out = merge_pass(
             out,
             group,
             spine_time=spine_time,
             hot_rows=hot,
-            spine_keys=_spine_keys(spine, group[0]) if prune else None,
+            spine_keys=spine_keys,
             buckets=buckets,
             inclusive=inclusive,
         )

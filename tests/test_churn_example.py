@@ -20,8 +20,14 @@ from seeknal_spark.online.table import OnlineTable
 from seeknal_spark.schema import FeatureSchema
 
 FEATURES = [
-    "spend_7d", "spend_30d", "txn_count_30d", "avg_amount_30d",
-    "segment", "region", "is_premium", "tenure_days",
+    "spend_7d",
+    "spend_30d",
+    "txn_count_30d",
+    "avg_amount_30d",
+    "segment",
+    "region",
+    "is_premium",
+    "tenure_days",
 ]
 
 
@@ -30,8 +36,17 @@ def example(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> di
     workdir = tmp_path_factory.mktemp("churn") / "example"
     out, err = io.StringIO(), io.StringIO()
     argv = [
-        "run-example", "--workdir", str(workdir), "--customers", "40", "--days", "30",
-        "--seed", "5", "--trees", "20",
+        "run-example",
+        "--workdir",
+        str(workdir),
+        "--customers",
+        "40",
+        "--days",
+        "30",
+        "--seed",
+        "5",
+        "--trees",
+        "20",
     ]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(argv)
@@ -72,9 +87,7 @@ def test_schema_model_and_manifest_are_saved(example: dict[str, Any]) -> None:
     assert example["summary"]["training"]["rows"] == model["train_rows"] + model["test_rows"]
 
 
-def test_the_saved_model_predicts_the_same_from_the_online_table(
-    example: dict[str, Any]
-) -> None:
+def test_the_saved_model_predicts_the_same_from_the_online_table(example: dict[str, Any]) -> None:
     """What a serving process does: load model, schema and encoding; fetch; predict."""
     workdir: Path = example["workdir"]
     prediction = example["summary"]["prediction"]
@@ -87,8 +100,9 @@ def test_the_saved_model_predicts_the_same_from_the_online_table(
     )
     x = encoding.transform([[features[f] for f in schema.feature_names]])
     assert encoding.transform(schema.matrix(features)) == x
-    assert dict(zip(schema.feature_names, schema.matrix(features)[0], strict=True)) == (
-        prediction["features"]
+    assert (
+        dict(zip(schema.feature_names, schema.matrix(features)[0], strict=True))
+        == (prediction["features"])
     )
     probability = churn_probabilities(model, x)[0]
     assert round(probability, 4) == prediction["churn_probability"]
@@ -106,9 +120,7 @@ def test_drift_report_is_written(example: dict[str, Any]) -> None:
 
 def test_encoding_is_deterministic_and_rejects_unknown_types() -> None:
     schema_types = {"spend": "double", "segment": "string", "premium": "boolean"}
-    encoding = ModelEncoding(
-        ("spend", "segment", "premium"), schema_types, {"segment": ("a", "b")}
-    )
+    encoding = ModelEncoding(("spend", "segment", "premium"), schema_types, {"segment": ("a", "b")})
     assert encoding.columns == ["spend", "segment=a", "segment=b", "premium"]
     assert encoding.transform([[1.5, "b", True], [None, "zzz", False]]) == [
         [1.5, 0.0, 1.0, 1.0],

@@ -25,16 +25,21 @@ def _generate(spark: SparkSession, n: int, seed: int, shift: bool) -> DataFrame:
     """x: rounded normal (many ties); y: continuous with NaN; n: small ints with nulls;
     cat: categories; flag: boolean; ts: a timestamp (unsupported, skipped); id: a key."""
     u = F.rand(seed + 1)
-    cats = (F.when(u < 0.5, "a").when(u < 0.8, "b").otherwise("c") if not shift else
-            F.when(u < 0.2, "a").when(u < 0.5, "b").when(u < 0.7, "c").otherwise("d"))
+    cats = (
+        F.when(u < 0.5, "a").when(u < 0.8, "b").otherwise("c")
+        if not shift
+        else F.when(u < 0.2, "a").when(u < 0.5, "b").when(u < 0.7, "c").otherwise("d")
+    )
     null_share = 0.25 if shift else 0.05
     return spark.range(n, numPartitions=2).select(
         F.col("id"),
         F.round(F.randn(seed) + (1.0 if shift else 0.0), 1).alias("x"),
         F.when(F.rand(seed + 2) < 0.02, F.lit(float("nan")))
-        .otherwise(F.randn(seed + 3) * 10 + 50).alias("y"),
+        .otherwise(F.randn(seed + 3) * 10 + 50)
+        .alias("y"),
         F.when(F.rand(seed + 4) < null_share, F.lit(None))
-        .otherwise(F.floor(F.rand(seed + 5) * 20).cast("int")).alias("n"),
+        .otherwise(F.floor(F.rand(seed + 5) * 20).cast("int"))
+        .alias("n"),
         cats.alias("cat"),
         (F.rand(seed + 6) < (0.6 if shift else 0.3)).alias("flag"),
         F.timestamp_seconds(F.col("id")).alias("ts"),
@@ -46,8 +51,10 @@ def frames(spark: SparkSession) -> Iterator[dict[str, Any]]:
     ref = _generate(spark, 3000, 11, shift=False).cache()
     same = _generate(spark, 2000, 23, shift=False).cache()
     shifted = _generate(spark, 2000, 37, shift=True).cache()
-    tagged = [df.withColumn("which", F.lit(name))
-              for name, df in (("ref", ref), ("same", same), ("shifted", shifted))]
+    tagged = [
+        df.withColumn("which", F.lit(name))
+        for name, df in (("ref", ref), ("same", same), ("shifted", shifted))
+    ]
     every = tagged[0].unionByName(tagged[1]).unionByName(tagged[2]).toPandas()  # small: oracles
     data = {name: part.reset_index(drop=True) for name, part in every.groupby("which")}
     yield {"ref": ref, "same": same, "shifted": shifted, "data": data}
@@ -71,8 +78,9 @@ def _values(column: Any) -> np.ndarray:
     return np.asarray(arr[~np.isnan(arr)])
 
 
-def _psi_oracle(ref_counts: Sequence[float] | np.ndarray,
-                cur_counts: Sequence[float] | np.ndarray) -> float:
+def _psi_oracle(
+    ref_counts: Sequence[float] | np.ndarray, cur_counts: Sequence[float] | np.ndarray
+) -> float:
     r = np.maximum(np.asarray(ref_counts, float) / np.sum(ref_counts), EPS)
     c = np.maximum(np.asarray(cur_counts, float) / np.sum(cur_counts), EPS)
     r, c = r / r.sum(), c / c.sum()
@@ -88,8 +96,11 @@ def _numpy_bins(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
 @pytest.mark.parametrize("which", ["same", "shifted"])
 @pytest.mark.parametrize("feature", ["x", "y", "n"])
 def test_numeric_psi_and_ks_match_numpy_and_scipy(
-    frames: dict[str, Any], same_report: DriftReport, shifted_report: DriftReport,
-    which: str, feature: str,
+    frames: dict[str, Any],
+    same_report: DriftReport,
+    shifted_report: DriftReport,
+    which: str,
+    feature: str,
 ) -> None:
     stats = pytest.importorskip("scipy.stats")
     report = same_report if which == "same" else shifted_report
@@ -100,9 +111,10 @@ def test_numeric_psi_and_ks_match_numpy_and_scipy(
     edges = drift.bin_edges
     assert list(edges) == sorted(set(edges))
     for edge in edges:
-        assert np.any(np.isclose(
-            np.mean(ref <= edge), [i / BINS for i in range(1, BINS)], atol=0.01
-        )) or np.sum(ref == edge) / len(ref) > 0.01  # a heavy tie spans several quantiles
+        assert (
+            np.any(np.isclose(np.mean(ref <= edge), [i / BINS for i in range(1, BINS)], atol=0.01))
+            or np.sum(ref == edge) / len(ref) > 0.01
+        )  # a heavy tie spans several quantiles
     ref_counts, cur_counts = _numpy_bins(ref, edges), _numpy_bins(cur, edges)
     assert drift.ref_bin_counts == tuple(ref_counts)
     assert drift.cur_bin_counts == tuple(cur_counts)
@@ -124,8 +136,9 @@ def test_same_distribution_is_ok(same_report: DriftReport) -> None:
 
 
 def test_shift_raises_alerts(shifted_report: DriftReport) -> None:
-    status = dict(zip(*(shifted_report.to_dataframe()[c] for c in ("feature", "status")),
-                      strict=True))
+    status = dict(
+        zip(*(shifted_report.to_dataframe()[c] for c in ("feature", "status")), strict=True)
+    )
     assert status["x"] == "alert"
     assert status["cat"] == "alert"
     assert status["n"] == "alert"  # null rate 5% -> 25%
@@ -140,22 +153,34 @@ def test_columns_ordered_and_unsupported_skipped(shifted_report: DriftReport) ->
     assert [f.feature for f in shifted_report.features] == ["x", "y", "n", "cat", "flag"]
     assert shifted_report.skipped == ("ts",)
     assert list(shifted_report.to_dataframe().columns) == [
-        "feature", "kind", "psi", "ks", "ref_null_rate", "cur_null_rate", "null_rate_change",
+        "feature",
+        "kind",
+        "psi",
+        "ks",
+        "ref_null_rate",
+        "cur_null_rate",
+        "null_rate_change",
         "status",
     ]
 
 
 @pytest.mark.parametrize("feature", ["cat", "flag"])
-def test_categorical_psi_matches_oracle(frames: dict[str, Any], shifted_report: DriftReport,
-                                        feature: str) -> None:
+def test_categorical_psi_matches_oracle(
+    frames: dict[str, Any], shifted_report: DriftReport, feature: str
+) -> None:
     ref = Counter(str(v).lower() for v in frames["data"]["ref"][feature].dropna())
     cur = Counter(str(v).lower() for v in frames["data"]["shifted"][feature].dropna())
     drift = shifted_report[feature]
     assert drift.kind == "categorical" and drift.ks is None
     labels = sorted(set(ref) | set(cur))
     assert sorted(drift.bin_labels) == labels
-    got = dict(zip(drift.bin_labels, zip(drift.ref_bin_counts, drift.cur_bin_counts,
-                                         strict=True), strict=True))
+    got = dict(
+        zip(
+            drift.bin_labels,
+            zip(drift.ref_bin_counts, drift.cur_bin_counts, strict=True),
+            strict=True,
+        )
+    )
     assert got == {k: (ref[k], cur[k]) for k in labels}
     expected = _psi_oracle([ref[k] for k in labels], [cur[k] for k in labels])
     assert drift.psi == pytest.approx(expected, rel=1e-9)
@@ -182,7 +207,8 @@ def test_html_and_json(shifted_report: DriftReport, tmp_path: Path) -> None:
         assert f">{f.feature} <span" in text
     assert text.count("<svg") == len(shifted_report.features)
     assert "<script" not in text and "http://" not in text.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
     assert 'class="alert"' in text  # alerted sections are highlighted
     loaded = json.loads(shifted_report.to_json(tmp_path / "drift.json"))
     assert [f["feature"] for f in loaded["features"]] == ["x", "y", "n", "cat", "flag"]
@@ -192,13 +218,23 @@ def test_html_and_json(shifted_report: DriftReport, tmp_path: Path) -> None:
 
 def test_small_hand_computed_case(spark: SparkSession) -> None:
     """Top-K categories with an 'other' bucket, empty buckets smoothed, custom thresholds."""
-    ref = spark.sql("SELECT * FROM VALUES ('a', 1D), ('a', 2D), ('a', 2D), ('b', 3D), "
-                    "('c', CAST(NULL AS DOUBLE)) AS t(cat, v)")
-    cur = spark.sql("SELECT * FROM VALUES ('a', 9D), ('d', 2D), ('e', CAST(NULL AS DOUBLE)), "
-                    "(CAST(NULL AS STRING), CAST(NULL AS DOUBLE)) AS t(cat, v)")
-    report = compute_drift(ref, cur, max_categories=1, bins=2,
-                           thresholds=DriftThresholds(psi_warn=0.0, psi_alert=100.0,
-                                                      null_rate_warn=0.0, null_rate_alert=0.2))
+    ref = spark.sql(
+        "SELECT * FROM VALUES ('a', 1D), ('a', 2D), ('a', 2D), ('b', 3D), "
+        "('c', CAST(NULL AS DOUBLE)) AS t(cat, v)"
+    )
+    cur = spark.sql(
+        "SELECT * FROM VALUES ('a', 9D), ('d', 2D), ('e', CAST(NULL AS DOUBLE)), "
+        "(CAST(NULL AS STRING), CAST(NULL AS DOUBLE)) AS t(cat, v)"
+    )
+    report = compute_drift(
+        ref,
+        cur,
+        max_categories=1,
+        bins=2,
+        thresholds=DriftThresholds(
+            psi_warn=0.0, psi_alert=100.0, null_rate_warn=0.0, null_rate_alert=0.2
+        ),
+    )
     cat = report["cat"]
     assert cat.bin_labels == ("a", "(other)")
     assert (cat.ref_bin_counts, cat.cur_bin_counts) == ((3, 2), (1, 2))

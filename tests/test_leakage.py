@@ -82,9 +82,7 @@ def _spine(spark: SparkSession) -> DataFrame:
 
 def _expected(key: str, t: datetime, inclusive: bool = True) -> float | None:
     i = KEYS.index(key)
-    usable = [
-        d for d in range(i % 2, DAYS, 2) if (day(d) <= t if inclusive else day(d) < t)
-    ]
+    usable = [d for d in range(i % 2, DAYS, 2) if (day(d) <= t if inclusive else day(d) < t)]
     return float(i * 1000 + max(usable)) if usable else None
 
 
@@ -119,11 +117,20 @@ def test_labels_that_depend_on_the_future_do_not_change_the_features(
     keyed = spine.collect()
     # a leaky label: whether the value three days later is known (information from the future)
     leaky = [
-        (r.customer_id, r.prediction_time,
-         int(_expected(r.customer_id, r.prediction_time.replace(tzinfo=timezone.utc)
-                       + timedelta(days=3)) is not None),
-         _expected(r.customer_id, r.prediction_time.replace(tzinfo=timezone.utc)
-                   + timedelta(days=3)))
+        (
+            r.customer_id,
+            r.prediction_time,
+            int(
+                _expected(
+                    r.customer_id,
+                    r.prediction_time.replace(tzinfo=timezone.utc) + timedelta(days=3),
+                )
+                is not None
+            ),
+            _expected(
+                r.customer_id, r.prediction_time.replace(tzinfo=timezone.utc) + timedelta(days=3)
+            ),
+        )
         for r in keyed
     ]
     permuted = [(k, t, 1 - label, None) for (k, t, label, _) in reversed(leaky)]
@@ -192,4 +199,3 @@ def test_a_look_ahead_feature_group_is_caught_by_a_truncation_test(spark: SparkS
         assert all(day(9) <= r.event_time.replace(tzinfo=timezone.utc) < cutoff for r in changed)
     finally:
         txns.unpersist()
-

@@ -101,7 +101,9 @@ def test_a_corrupted_online_value_is_detected(example: Example) -> None:
         .collect()
     )[0]
     tampered = export_snapshots(
-        _tampered_snapshots(example, victim), name="parity_tampered", sink=example.sink,
+        _tampered_snapshots(example, victim),
+        name="parity_tampered",
+        sink=example.sink,
         as_of=END,
     )
     # names, types, versions and hashes all agree: only the values tell
@@ -124,8 +126,12 @@ def test_an_online_table_from_another_version_is_refused(example: Example) -> No
     spend = example.groups["customer_spend"]
     spend.write(START, END, version="v2")
     lookups: list[Any] = [
-        FeatureLookup(spend, features=churn_lookups(example.groups)[0].features, version="v2",
-                      default=churn_lookups(example.groups)[0].default),
+        FeatureLookup(
+            spend,
+            features=churn_lookups(example.groups)[0].features,
+            version="v2",
+            default=churn_lookups(example.groups)[0].default,
+        ),
         churn_lookups(example.groups)[1],
     ]
     other = HistoricalFeatures(lookups).serve("parity_v2", sink=example.sink, as_of=END)

@@ -14,13 +14,15 @@ from seeknal_spark.errors import ColumnTypeError, ConfigurationError, MissingCol
 from seeknal_spark.pit import AsOfSource, PitTuning, feature_hash, point_in_time_join
 
 D = datetime(2024, 1, 1)
-NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0)
+NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0, plan="merge")
 #: every key in one hash bucket: one merge call sees many keys
-ONE_BUCKET = PitTuning(max_hot_keys=0, buckets=1)
+ONE_BUCKET = PitTuning(max_hot_keys=0, buckets=1, plan="merge")
+#: the key-join plan (chosen by "auto" when no key has many spine rows)
+JOIN = PitTuning(plan="join")
 #: only the busiest key hot: split and unsplit keys side by side
 ONE_HOT = PitTuning(sample_rows=None, hot_key_share=0.0, max_hot_keys=1, hot_key_windows=3)
 #: every key hot, many windows, key pruning on: exercises seeds and the semi-join
-ALL_TRICKS = PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=5)
+ALL_TRICKS = PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=5, plan="merge")
 
 
 def h(n: float) -> datetime:
@@ -48,8 +50,8 @@ def feats(spark: SparkSession) -> DataFrame:
 
 @pytest.mark.parametrize(
     "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
-    ids=["plain", "windows", "one_hot", "one_bucket"],
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
+    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
 )
 def test_step2_latest_not_after_spine_time(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
@@ -113,8 +115,8 @@ def test_step1_numeric_key_is_cast_other_mismatch_raises(
 
 @pytest.mark.parametrize(
     "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
-    ids=["plain", "windows", "one_hot", "one_bucket"],
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
+    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
 )
 def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
@@ -129,8 +131,8 @@ def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, 
 
 @pytest.mark.parametrize(
     "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
-    ids=["plain", "windows", "one_hot", "one_bucket"],
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
+    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
 )
 def test_step4_ties(spark: SparkSession, tuning) -> None:
     feats = spark.createDataFrame(
@@ -160,8 +162,8 @@ def test_step4_ties(spark: SparkSession, tuning) -> None:
 
 @pytest.mark.parametrize(
     "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
-    ids=["plain", "windows", "one_hot", "one_bucket"],
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
+    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
 )
 def test_step4_ties_on_values_that_cannot_be_ordered(spark: SparkSession, tuning) -> None:
     feats = spark.createDataFrame(
@@ -223,8 +225,8 @@ def test_step7_utc_whatever_the_session_zone(spark: SparkSession) -> None:
 
 @pytest.mark.parametrize(
     "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET],
-    ids=["plain", "windows", "one_hot", "one_bucket"],
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
+    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
 )
 def test_step8_all_rows_kept(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(

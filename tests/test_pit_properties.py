@@ -21,9 +21,10 @@ from seeknal_spark.pit import AsOfSource, PitTuning, point_in_time_join
 
 BASE = datetime(2024, 3, 1)
 PLANS = {
-    "plain": PitTuning(max_hot_keys=0, prune_keys_max=0),
+    "plain": PitTuning(max_hot_keys=0, prune_keys_max=0, plan="merge"),
+    "join": PitTuning(plan="join"),
     "windows": PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=4),
-    "one_bucket": PitTuning(max_hot_keys=0, buckets=1),
+    "one_bucket": PitTuning(max_hot_keys=0, buckets=1, plan="merge"),
     "one_hot": PitTuning(sample_rows=None, hot_key_share=0.0, max_hot_keys=1, hot_key_windows=3),
 }
 

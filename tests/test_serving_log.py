@@ -30,8 +30,10 @@ def test_threaded_round_trip_parquet(spark: SparkSession, tmp_path: Path) -> Non
     def serve(t: int) -> None:
         for i in range(calls):
             keys = [{"customer_id": f"C{t}-{i}-{j}"} for j in range(2)]
-            rows = [{"amount": t * 1000.0 + i + j / 10, "segment": f"s{j}", "visits": i}
-                    for j in range(2)]
+            rows = [
+                {"amount": t * 1000.0 + i + j / 10, "segment": f"s{j}", "visits": i}
+                for j in range(2)
+            ]
             logger.log(keys, rows, request_time=T0 + timedelta(seconds=i / 3))
 
     with ServingLogger(path, flush_every=50, flush_seconds=None) as logger:
@@ -57,21 +59,23 @@ def test_threaded_round_trip_parquet(spark: SparkSession, tmp_path: Path) -> Non
     types = {f.name: f.dataType for f in df.schema.fields}
     assert types["request_time"] == T.TimestampType()
     assert types["amount"] == T.DoubleType() and types["visits"] == T.LongType()
-    got = sorted(tuple(r) for r in df.select("customer_id", "amount", "segment", "visits")
-                 .collect())
+    got = sorted(
+        tuple(r) for r in df.select("customer_id", "amount", "segment", "visits").collect()
+    )
     assert got == sorted(expected)
     per_request = df.groupBy("request_id").count().collect()
     assert len(per_request) == threads * calls and {r["count"] for r in per_request} == {2}
     after_midnight = read_serving_log(spark, path, start=datetime(2026, 11, 27))
-    assert after_midnight.count() == sum(1 for t in range(threads) for i in range(calls)
-                                         if i / 3 >= 10) * 2
+    assert (
+        after_midnight.count()
+        == sum(1 for t in range(threads) for i in range(calls) if i / 3 >= 10) * 2
+    )
 
 
 def test_jsonl_round_trip_and_missing_values(spark: SparkSession, tmp_path: Path) -> None:
     path = tmp_path / "served_json"
     logger = ServingLogger(path, flush_every=2, flush_seconds=None, format="jsonl")
-    logger.log([{"id": 1}, {"id": 2}], [{"amount": 1.5, "segment": "a"}, None],
-               request_time=T0)
+    logger.log([{"id": 1}, {"id": 2}], [{"amount": 1.5, "segment": "a"}, None], request_time=T0)
     logger.log([{"id": 3}], [{"amount": 2, "segment": None}])  # now, naive -> UTC default
     logger.close()
     logger.close()  # idempotent
@@ -88,11 +92,11 @@ def test_jsonl_round_trip_and_missing_values(spark: SparkSession, tmp_path: Path
     assert dict(df.dtypes)["request_time"] == "timestamp"
 
 
-def test_types_kept_across_files_and_all_null_columns(spark: SparkSession,
-                                                      tmp_path: Path) -> None:
+def test_types_kept_across_files_and_all_null_columns(spark: SparkSession, tmp_path: Path) -> None:
     path = tmp_path / "typed"
-    with ServingLogger(path, flush_every=1, flush_seconds=None,
-                       schema={"score": "double"}) as logger:
+    with ServingLogger(
+        path, flush_every=1, flush_seconds=None, schema={"score": "double"}
+    ) as logger:
         logger.log([{"k": "a"}], [{"score": 1, "note": None}], request_time=T0)  # int -> double
         logger.log([{"k": "b"}], [{"score": 2.5, "note": "x"}], request_time=T0)
         logger.log([{"k": "c"}], [{"score": None, "note": None}], request_time=T0)
@@ -130,10 +134,10 @@ def test_bad_calls(spark: SparkSession, tmp_path: Path) -> None:
         read_serving_log(spark, tmp_path / "nowhere")
 
 
-def test_failed_write_in_log_is_dropped_not_raised(tmp_path: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
-    logger = ServingLogger(tmp_path / "drop", flush_every=1, flush_seconds=None,
-                           format="jsonl")
+def test_failed_write_in_log_is_dropped_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = ServingLogger(tmp_path / "drop", flush_every=1, flush_seconds=None, format="jsonl")
     logger.log([{"k": 1}], [{"v": object()}])  # not JSON-serialisable: logged, dropped
     assert logger.dropped_rows == 1 and logger.rows_written == 0
     assert "could not write 1 rows" in caplog.text

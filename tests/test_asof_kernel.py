@@ -1,0 +1,119 @@
+"""The per-group as-of merge (no Spark): random groups against a brute-force oracle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seeknal_spark._asof_kernel import AsOfKernel, KernelSource
+from seeknal_spark._pit_plan import _boundaries
+
+small = st.integers(min_value=0, max_value=6)
+feature_rows = st.lists(
+    st.tuples(st.integers(0, 2), small, st.integers(0, 1), st.one_of(st.none(), small)),
+    max_size=25,
+)  # (source, key, time, value): ties on (key, time) are frequent
+spine_rows = st.lists(
+    st.tuples(st.one_of(st.none(), small), st.one_of(st.none(), small)), min_size=1, max_size=15
+)
+
+
+def _kernel(inclusive: bool, ttl: int | None) -> AsOfKernel:
+    sources = tuple(
+        KernelSource(
+            index=s,
+            tie_cols=(),
+            value_cols=("v0",),
+            out_names=(f"out{s}",),
+            hash_col=None,
+            matched_col=f"m{s}",
+            ttl_us=ttl if s == 1 else None,
+        )
+        for s in range(3)
+    )
+    return AsOfKernel(
+        spine_cols=("id",),
+        key_cols=("k",),
+        time_col="t",
+        source_col="src",
+        tie_order=("v0",),
+        sources=sources,
+        inclusive=inclusive,
+    )
+
+
+def _oracle(
+    spine: list[tuple[Any, ...]],
+    feats: list[tuple[Any, ...]],
+    s: int,
+    inclusive: bool,
+    ttl: int | None,
+) -> list[tuple[Any, bool]]:
+    out = []
+    for k, t in spine:
+        cands = [
+            (ft, v is not None, v if v is not None else 0, v)
+            for src, fk, ft, v in feats
+            if src == s
+            and k is not None
+            and t is not None
+            and fk == k
+            and (ft <= t if inclusive else ft < t)
+            and (ttl is None or s != 1 or t - ft < ttl)
+        ]
+        if cands:
+            best = max(cands)  # latest time, then greatest value (null lowest)
+            out.append((best[3], True))
+        else:
+            out.append((None, False))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spine=spine_rows,
+    feats=feature_rows,
+    inclusive=st.booleans(),
+    ttl=st.one_of(st.none(), st.integers(1, 3)),
+)
+def test_kernel_matches_brute_force(
+    spine: list[tuple[Any, ...]],
+    feats: list[tuple[Any, ...]],
+    inclusive: bool,
+    ttl: int | None,
+) -> None:
+    spine_table = pa.table(
+        {
+            "id": pa.array(range(len(spine)), pa.int64()),
+            "k": pa.array([k for k, _ in spine], pa.int64()),
+            "t": pa.array([t for _, t in spine], pa.int64()),
+        }
+    )
+    feat_table = pa.table(
+        {
+            "k": pa.array([k for _, k, _, _ in feats], pa.int64()),
+            "t": pa.array([t for _, _, t, _ in feats], pa.int64()),
+            "src": pa.array([s for s, _, _, _ in feats], pa.int16()),
+            "v0": pa.array([v for _, _, _, v in feats], pa.float64()),
+        }
+    )
+    out = _kernel(inclusive, ttl)(spine_table, feat_table)
+    assert out.column("id").to_pylist() == list(range(len(spine)))
+    for s in range(3):
+        got = list(
+            zip(out.column(f"out{s}").to_pylist(), out.column(f"m{s}").to_pylist(), strict=True)
+        )
+        want = [
+            (None if v is None else float(v), m)
+            for v, m in _oracle(spine, feats, s, inclusive, ttl)
+        ]
+        assert got == want
+
+
+def test_boundaries_are_sampled_times_after_the_first() -> None:
+    assert _boundaries([5, 7, 9, 11], 2) == (9,)
+    assert _boundaries([5, 7, 9, 11], 4) == (7, 9, 11)
+    assert _boundaries([5], 3) == ()
