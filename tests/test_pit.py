@@ -21,8 +21,14 @@ ONE_BUCKET = PitTuning(max_hot_keys=0, buckets=1, plan="merge")
 JOIN = PitTuning(plan="join")
 #: only the busiest key hot: split and unsplit keys side by side
 ONE_HOT = PitTuning(sample_rows=None, hot_key_share=0.0, max_hot_keys=1, hot_key_windows=3)
-#: every key hot, many windows, key pruning on: exercises seeds and the semi-join
+#: every key hot, many windows, key pruning on: exercises time windows and the semi-join
 ALL_TRICKS = PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=5, plan="merge")
+#: run a test under every plan: the answer never depends on the plan
+EVERY_PLAN = pytest.mark.parametrize(
+    "tuning",
+    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
+    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
+)
 
 
 def h(n: float) -> datetime:
@@ -48,11 +54,7 @@ def feats(spark: SparkSession) -> DataFrame:
     )
 
 
-@pytest.mark.parametrize(
-    "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
-    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
-)
+@EVERY_PLAN
 def test_step2_latest_not_after_spine_time(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [(1, h(-1), "a"), (1, h(0), "b"), (1, h(7), "c"), (1, h(10), "d"), (2, h(30), "e")],
@@ -113,11 +115,7 @@ def test_step1_numeric_key_is_cast_other_mismatch_raises(
         point_in_time_join(bad, [AsOfSource(feats, ("k",), "et", ("v",))])
 
 
-@pytest.mark.parametrize(
-    "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
-    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
-)
+@EVERY_PLAN
 def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [(1, h(12), "exactly_ttl"), (1, h(11.99), "inside"), (1, h(20), "expired")],
@@ -129,11 +127,7 @@ def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, 
     assert rows(out, "id", "v") == [("exactly_ttl", None), ("expired", None), ("inside", 20.0)]
 
 
-@pytest.mark.parametrize(
-    "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
-    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
-)
+@EVERY_PLAN
 def test_step4_ties(spark: SparkSession, tuning) -> None:
     feats = spark.createDataFrame(
         [
@@ -160,11 +154,7 @@ def test_step4_ties(spark: SparkSession, tuning) -> None:
     assert rows(point_in_time_join(spine, [src2], tuning=tuning), "k", "v") == first
 
 
-@pytest.mark.parametrize(
-    "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
-    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
-)
+@EVERY_PLAN
 def test_step4_ties_on_values_that_cannot_be_ordered(spark: SparkSession, tuning) -> None:
     feats = spark.createDataFrame(
         [(1, h(1), 1.0, [1, 2]), (1, h(1), 1.0, [3]), (1, h(1), 1.0, [0, 0, 7])],
@@ -223,11 +213,7 @@ def test_step7_utc_whatever_the_session_zone(spark: SparkSession) -> None:
     assert got_ntz == [(1.0,), (2.0,)]
 
 
-@pytest.mark.parametrize(
-    "tuning",
-    [NO_TRICKS, ALL_TRICKS, ONE_HOT, ONE_BUCKET, JOIN],
-    ids=["plain", "windows", "one_hot", "one_bucket", "join"],
-)
+@EVERY_PLAN
 def test_step8_all_rows_kept(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [

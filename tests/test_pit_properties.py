@@ -1,10 +1,11 @@
 """Property tests: point_in_time_join equals a pandas merge_asof oracle on random small data.
 
 The data are drawn to hit the edges: equal event times (ties broken by a created-time
-column, nulls included, then by the feature hash), spine times equal to event times, spine
+column, nulls included, then by the values), spine times equal to event times, spine
 times exactly one TTL after an event, duplicate spine rows, null spine keys and times,
-empty feature tables, several sources with different keys at once, and both plans (plain,
-every key split into time windows with seeds, and all keys in one hash bucket).
+empty feature tables, several sources with different keys at once, and every plan (plain
+merge, every key or only the busiest key split into time windows, all keys in one hash
+bucket, and the key join).
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def _feature_frame(spark: SparkSession, rows: list[tuple[Any, ...]]) -> DataFram
     start=st.one_of(st.none(), st.integers(0, 6)),
     plan=st.sampled_from(sorted(PLANS)),
 )
-@example(  # prehistory: the only earlier rows are before the first spine time (seeds)
+@example(  # prehistory: the only earlier rows are before the first spine time
     spine=[(0, 0, 5), (0, 0, 9), (1, 1, 14), (0, 0, 5)],
     f1=[(0, 0, 1, None, 1.0), (0, 0, 2, 0, 2.0), (1, 1, 10, None, 3.0)],
     f2=[(0, 0, 0, 1, 1.0), (0, 0, 0, 1, 2.0)],
