@@ -157,6 +157,15 @@ class SourcePlan:
     matched_col: str
     ttl_us: int | None
 
+    def spine_key_columns(self) -> list[Column]:
+        """The spine's key columns, cast to this table's key types, named ``key_cols``."""
+        cols = []
+        for key, kc in zip(self.keys, self.key_cols, strict=True):
+            cast = self.key_casts.get(key)
+            col = F.col(f"`{key}`")
+            cols.append((col if cast is None else col.cast(cast)).alias(kc))
+        return cols
+
 
 HotKeys = dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]]
 """Per feature table index, its hot keys as ``(key values, window boundaries)``."""
@@ -270,13 +279,11 @@ def merge_pass(
     first = plans[0]
     kcols = list(first.key_cols)
     spine_cols = list(spine.columns)
-    key_sel = []
-    for key, kc in zip(first.keys, kcols, strict=True):
-        col = F.col(f"`{key}`")
-        key_sel.append(
-            (col.cast(first.key_casts[key]) if key in first.key_casts else col).alias(kc)
-        )
-    left = spine.select(*[F.col(f"`{c}`") for c in spine_cols], *key_sel, spine_time.alias(T_COL))
+    left = spine.select(
+        *[F.col(f"`{c}`") for c in spine_cols],
+        *first.spine_key_columns(),
+        spine_time.alias(T_COL),
+    )
 
     # the feature rows of every table, in shared slot columns
     tie_slots: list[DataType] = []
@@ -312,7 +319,7 @@ def merge_pass(
         tie_order.append(HASH_COL)
 
     if spine_keys is not None:
-        right = right.join(F.broadcast(spine_keys.toDF(*kcols)), kcols, "left_semi")
+        right = right.join(F.broadcast(spine_keys), kcols, "left_semi")
 
     hot_keys = [entry for plan in plans for entry in hot_rows.get(plan.index, [])]
     bucket = F.pmod(F.xxhash64(*[F.col(c) for c in kcols]), F.lit(buckets))
@@ -392,21 +399,16 @@ def join_pass(
     first = plans[0]
     kcols = list(first.key_cols)
     rid = f"{P}rid"
-    key_sel = []
-    for key, kc in zip(first.keys, kcols, strict=True):
-        cast = first.key_casts.get(key)
-        col = F.col(f"`{key}`")
-        key_sel.append((col if cast is None else col.cast(cast)).alias(kc))
     cur = spine.select(
         *[F.col(f"`{c}`") for c in spine.columns],
-        *key_sel,
+        *first.spine_key_columns(),
         spine_time.alias(T_COL),
         F.monotonically_increasing_id().alias(rid),
     ).repartition(*[F.col(c) for c in kcols])
     for plan in plans:
         right = plan.feats
         if spine_keys is not None:
-            right = right.join(F.broadcast(spine_keys.toDF(*kcols)), kcols, "left_semi")
+            right = right.join(F.broadcast(spine_keys), kcols, "left_semi")
         ft = f"{P}ft"
         renamed = [F.col(c).alias(f"{c}_r") for c in kcols]
         others = [c for c in right.columns if c not in (*kcols, T_COL)]

@@ -375,12 +375,17 @@ def _key_times(src: AsOfSource, start_us: int | None) -> DataFrame:
     t = utc_micros_column(F.col(f"`{src.event_time_col}`"), et_type)
     keys = [F.col(f"`{k}`").alias(f"{_P}k{j}") for j, k in enumerate(src.keys)]
     frame = src.df.select(*keys, t.alias(T_COL))
-    cond = F.col(T_COL).isNotNull()
-    for j in range(len(src.keys)):
+    return frame.where(F.col(T_COL).isNotNull() & _present(len(src.keys), start_us))
+
+
+def _present(n_keys: int, start_us: int | None) -> Column:
+    """Rows whose key columns (``__pit_k0``...) are all set, from ``start_us`` on (if given)."""
+    cond = F.lit(True)
+    for j in range(n_keys):
         cond = cond & F.col(f"{_P}k{j}").isNotNull()
     if start_us is not None:
         cond = cond & (F.col(T_COL) >= F.lit(start_us))
-    return frame.where(cond)
+    return cond
 
 
 def _source_plan(
@@ -407,17 +412,13 @@ def _source_plan(
     if unordered:
         sel.append(feature_hash(unordered).alias(HASH_COL))
     sel += [c.alias(n) for c, n in zip(fcols, values, strict=True)]
-    cond = F.col(T_COL).isNotNull()
-    for kc in kcols:
-        cond = cond & F.col(kc).isNotNull()
+    cond = F.col(T_COL).isNotNull() & _present(len(kcols), start_us)
     if tmax is None:
         cond = F.lit(False)  # no spine row has a time: nothing can match
     else:
         cond = cond & (F.col(T_COL) <= F.lit(tmax))
         if src.ttl is not None and tmin is not None:
             cond = cond & (F.col(T_COL) > F.lit(tmin - _ttl_us(src.ttl)))
-    if start_us is not None:
-        cond = cond & (F.col(T_COL) >= F.lit(start_us))
     return SourcePlan(
         index=s,
         feats=src.df.select(*sel).where(cond),
@@ -437,12 +438,8 @@ def _source_plan(
 
 def _spine_keys(spine: DataFrame, plan: SourcePlan) -> DataFrame:
     """The spine's distinct non-null keys, cast to ``plan``'s key types."""
-    cols, not_null = [], F.lit(True)
-    for key in plan.keys:
-        col = F.col(f"`{key}`")
-        not_null = not_null & col.isNotNull()
-        cols.append(col.cast(plan.key_casts[key]) if key in plan.key_casts else col)
-    return spine.where(not_null).select(*cols).distinct()
+    keys = spine.select(*plan.spine_key_columns())
+    return keys.where(_present(len(plan.keys), None)).distinct()
 
 
 def _ttl_us(ttl: timedelta) -> int:
