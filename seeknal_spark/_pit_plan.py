@@ -4,17 +4,25 @@ Feature tables that share key columns are merged together, one pass per key set:
 
 1. **Prune.** Feature rows with a null key or time are dropped, and so are rows after the
    last spine time, before ``feature_start_time``, and - with a TTL - at or before the first
-   spine time minus the TTL. When the spine has few enough distinct keys, rows whose key
-   is not in the spine are dropped by a broadcast semi-join.
+   spine time minus the TTL. When the spine has few enough distinct keys
+   (``PitTuning.prune_keys_max``), the same is done per key: a table of each spine key's
+   first and last spine time is broadcast, and feature rows of keys not in the spine, after
+   their key's last spine time, or expired before its first one are dropped, all before
+   any shuffle (on uniform keys this removes about two thirds of the rows).
 2. **Group.** Every spine row and feature row gets a group id: a hash bucket of its keys,
-   or, for a *hot* key (one holding a large share of a sample of a table's rows), the
+   or, for a *hot* key (one holding a large share of a sample of some table's rows), the
    key's own time window. A hot key's history is thereby split across tasks.
-3. **Windows start with a feature row.** A hot key's window boundaries are event times of
-   its own feature rows (taken from the sample), and a window holds the feature rows from
-   its boundary on. So every spine row of a window has a feature row of the same key
-   before it in the same window (the boundary row), and the latest such row - the answer -
-   is in the window too: no history has to be carried between windows. (A table with hot
-   keys is merged in a pass of its own, since boundaries belong to one table.)
+3. **Lead-ins carry the history.** A spine row needs, from each table, the latest row at
+   or before its time, which may lie before its window. Each table has, per window, a
+   *lead-in*: it starts at a sampled event time of the table's own rows at or before the
+   window's start, and the table's rows from there to the window start are copied into the
+   window as well. The sampled row is a real row, so the latest row before the window start
+   is never older than it: the answer is always inside the window, exact, with no seed
+   aggregate. A window boundary is kept only when every table has a sampled row since the
+   previous boundary, so a lead-in never reaches back beyond the previous window (no row is
+   copied more than twice); with one table the boundaries are its own sampled times and
+   the lead-ins are empty. When a hot key of one table is not among another table's sampled
+   keys, the tables cannot share windows and each table with a hot key gets its own pass.
 4. **Merge.** Spine rows and feature rows are shuffled by group id (each side once, only
    its own columns) and every group is resolved by
    :class:`~seeknal_spark._asof_kernel.AsOfKernel`: a sort and a linear scan, never a
@@ -25,6 +33,7 @@ The output of one pass is the spine of the next, so every spine column travels a
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -37,8 +46,10 @@ from pyspark.sql.types import (
     ArrayType,
     BooleanType,
     DataType,
+    IntegerType,
     LongType,
     MapType,
+    ShortType,
     StructField,
     StructType,
 )
@@ -47,13 +58,16 @@ from seeknal_spark._asof_kernel import AsOfKernel, KernelSource, as_cogroup_func
 
 __all__ = [
     "HASH_COL",
-    "HotKeys",
+    "HotKey",
+    "SampledKeys",
     "PitTuning",
     "SourcePlan",
     "hot_key_queries",
     "join_pass",
     "merge_pass",
     "read_hot_keys",
+    "hot_tables",
+    "window_plan",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,6 +77,7 @@ T_COL = f"{P}t"  # UTC microseconds
 _G = f"{P}g"  # group id of the cogroup
 _HI = f"{P}hi"  # index of a hot key
 _BOUNDS = f"{P}bounds"  # event times where the time windows of a hot key start
+_LEADS = f"{P}leads"  # event times where the lead-ins of a table into those windows start
 HASH_COL = f"{P}h"  # hash of the feature values that cannot be ordered
 _SRC = f"{P}src"  # index of the feature table a row comes from
 
@@ -89,15 +104,19 @@ class PitTuning:
         Split every hot key into this many windows (for tests; fewer when its sample has
         fewer distinct times); None: from its share.
     prune_keys_max:
-        Feature rows are semi-joined to the spine's keys (broadcast) when the spine has at
-        most this many distinct keys (estimated); 0 disables key pruning.
+        Feature rows are pruned per key (a broadcast table of each spine key's first and
+        last spine time) when the spine has at most this many distinct keys (estimated):
+        about 32 bytes per key for a numeric key go through the driver. 0 disables it.
     plan:
         ``"merge"``: the cogrouped merge above. ``"join"``: per table, a key join on
         ``event time <= spine time`` ranked per spine row, inside key partitions (the spine
-        is shuffled by key once). Cheaper when keys have few spine rows, ruinous when a
-        key has many spine rows and many feature rows. ``"auto"``: the join when no table
-        has a hot key and no key has more than ``join_max_spine_rows`` spine rows (each
-        feature row then pairs with at most that many spine rows), else the merge.
+        is shuffled by key once). Cheaper when keys have few spine rows and the feature
+        rows could not be pruned per key, ruinous when a key has many spine rows and many
+        feature rows. ``"auto"``: the merge when the feature rows are pruned per key (see
+        ``prune_keys_max``) or a table has a hot key; else one small job finds the most
+        spine rows of one key, and the join is used when that is at most
+        ``join_max_spine_rows`` (each feature row then pairs with at most that many spine
+        rows).
     join_max_spine_rows:
         See ``plan``.
     buckets:
@@ -111,7 +130,7 @@ class PitTuning:
     max_hot_keys: int = 64
     max_windows: int | None = None
     hot_key_windows: int | None = None
-    prune_keys_max: int = 200_000
+    prune_keys_max: int = 1_000_000
     buckets: int | None = None
     plan: str = "auto"
     join_max_spine_rows: int = 16
@@ -167,8 +186,25 @@ class SourcePlan:
         return cols
 
 
-HotKeys = dict[int, list[tuple[tuple[Any, ...], tuple[int, ...]]]]
-"""Per feature table index, its hot keys as ``(key values, window boundaries)``."""
+SampledKeys = dict[int, dict[tuple[Any, ...], tuple[float, tuple[int, ...]]]]
+"""Per feature table index, its most frequent sampled keys: ``key values -> (share of the
+table's sampled rows, sorted sampled event times of the rows the join keeps)``."""
+
+
+@dataclass(frozen=True)
+class HotKey:
+    """A key whose rows are split into time windows in one merge pass.
+
+    Window 0 holds the times before ``bounds[0]``, window ``j`` those from
+    ``bounds[j - 1]`` on. ``leads[table][j - 1]`` is where window ``j``'s *lead-in* for that
+    table starts: a sampled event time of the table's own rows at or before
+    ``bounds[j - 1]``. The table's rows from there to the window start are copied into
+    window ``j`` too, so the row a spine row needs from before its window is there.
+    """
+
+    key: tuple[Any, ...]
+    bounds: tuple[int, ...]
+    leads: dict[int, tuple[int, ...]]
 
 
 def hot_key_queries(samples: Sequence[tuple[int, DataFrame]], tuning: PitTuning) -> list[DataFrame]:
@@ -205,37 +241,88 @@ def hot_key_queries(samples: Sequence[tuple[int, DataFrame]], tuning: PitTuning)
     return queries
 
 
-def read_hot_keys(
-    rows: Sequence[Any],
-    shuffle_parts: int,
-    tuning: PitTuning,
-    usable: Callable[[int, int], bool],
-) -> HotKeys:
-    """The hot keys in rows of :func:`hot_key_queries`, with their window boundaries.
-
-    A key is hot when it holds more than ``hot_key_share`` of its table's sampled rows.
-    Its boundaries are sampled event times of its own rows for which ``usable(table,
-    time)`` holds (the rows the join keeps after pruning), so every window starts with a
-    feature row: see :func:`merge_pass`.
-    """
-    parts = max(shuffle_parts, 1)
-    share = tuning.hot_key_share if tuning.hot_key_share is not None else 1.0 / (2 * parts)
-    max_w = tuning.max_windows or 4 * parts
-    hot: HotKeys = {}
+def read_hot_keys(rows: Sequence[Any], usable: Callable[[int, int], bool]) -> SampledKeys:
+    """The sampled keys in rows of :func:`hot_key_queries`, with the sampled event times
+    for which ``usable(table, time)`` holds (rows the join keeps after pruning)."""
+    sampled: SampledKeys = {}
     for row in rows:
         if row[_SRC] is None:
             continue
+        keys = sampled.setdefault(row[_SRC], {})
         for entry in row["top"]:
-            if entry["count"] <= row["total"] * share:
-                break
-            fraction = entry["count"] / row["total"]
-            n = tuning.hot_key_windows or min(max_w, max(2, math.ceil(fraction * 2 * parts)))
-            times = sorted({t for t in entry["times"] if usable(row[_SRC], t)})
-            bounds = _boundaries(times, n) if times else ()
-            if bounds:
-                key = tuple(v for name, v in entry.asDict().items() if name.startswith(f"{P}k"))
-                hot.setdefault(row[_SRC], []).append((key, bounds))
-    return hot
+            key = tuple(v for name, v in entry.asDict().items() if name.startswith(f"{P}k"))
+            times = tuple(sorted({t for t in entry["times"] if usable(row[_SRC], t)}))
+            keys[key] = (entry["count"] / row["total"], times)
+    return sampled
+
+
+def hot_tables(
+    tables: Sequence[int], sampled: SampledKeys, shuffle_parts: int, tuning: PitTuning
+) -> set[int]:
+    """The tables among ``tables`` that have a hot key: one holding more than
+    ``hot_key_share`` of the table's sampled rows."""
+    share = _share(shuffle_parts, tuning)
+    return {
+        s for s in tables if any(fraction > share for fraction, _ in sampled.get(s, {}).values())
+    }
+
+
+def _share(shuffle_parts: int, tuning: PitTuning) -> float:
+    if tuning.hot_key_share is not None:
+        return tuning.hot_key_share
+    return 1.0 / (2 * max(shuffle_parts, 1))
+
+
+def window_plan(
+    tables: Sequence[int], sampled: SampledKeys, shuffle_parts: int, tuning: PitTuning
+) -> list[HotKey] | None:
+    """Time windows shared by ``tables`` for every key hot in one of them; None when they
+    cannot share them (a hot key of one table is not among another's sampled keys).
+
+    A key's boundaries cut the union of its sampled times into even parts. A boundary is
+    kept only when every table has a sampled time between the previous kept boundary and
+    it: a table's lead-in into a window then lies inside the previous window, so no row
+    is copied more than twice. With one table, the boundaries are its own sampled times
+    and every lead-in is empty.
+    """
+    parts = max(shuffle_parts, 1)
+    share = _share(shuffle_parts, tuning)
+    max_w = tuning.max_windows or 4 * parts
+    hot: dict[tuple[Any, ...], float] = {}
+    for s in tables:
+        for key, (fraction, _) in sampled.get(s, {}).items():
+            if fraction > share:
+                hot[key] = max(hot.get(key, 0.0), fraction)
+    plans = []
+    for key, fraction in sorted(hot.items(), key=lambda item: -item[1]):
+        per_table = {}
+        for s in tables:
+            entry = sampled.get(s, {}).get(key)
+            if entry is None or (not entry[1] and len(tables) > 1):
+                return None
+            per_table[s] = entry[1]
+        if not all(per_table.values()):
+            continue  # none of its sampled rows is kept: nothing to split
+        n = tuning.hot_key_windows or min(max_w, max(2, math.ceil(fraction * 2 * parts)))
+        union = sorted(set().union(*per_table.values()))
+        bounds: list[int] = []
+        for b in _boundaries(union, n):
+            low = bounds[-1] if bounds else None
+            if all(_sampled_between(times, low, b) for times in per_table.values()):
+                bounds.append(b)
+        if bounds:
+            leads = {
+                s: tuple(times[bisect.bisect_right(times, b) - 1] for b in bounds)
+                for s, times in per_table.items()
+            }
+            plans.append(HotKey(key, tuple(bounds), leads))
+    return plans
+
+
+def _sampled_between(times: Sequence[int], low: int | None, high: int) -> bool:
+    """Whether ``times`` (sorted) has a time in ``[low, high]`` (``low`` None: unbounded)."""
+    i = bisect.bisect_right(times, high) - 1
+    return i >= 0 and (low is None or times[i] >= low)
 
 
 def _boundaries(times: Sequence[int], windows: int) -> tuple[int, ...]:
@@ -264,17 +351,14 @@ def merge_pass(
     plans: Sequence[SourcePlan],
     *,
     spine_time: Column,
-    hot_rows: HotKeys,
-    spine_keys: DataFrame | None,
+    hot_keys: Sequence[HotKey],
     buckets: int,
     inclusive: bool,
 ) -> DataFrame:
     """``spine`` with the value columns and matched flag of every plan appended (steps 1-4).
 
     ``plans`` share their key columns and types: their rows are merged in one cogroup,
-    sharing columns (slots) of equal types. ``spine_keys``, when given, holds the spine's
-    distinct non-null keys (cast to the key types): feature rows of other keys are dropped
-    before the shuffle.
+    sharing columns (slots) of equal types.
     """
     first = plans[0]
     kcols = list(first.key_cols)
@@ -318,43 +402,53 @@ def merge_pass(
     if any(plan.hash_col is not None for plan in plans):
         tie_order.append(HASH_COL)
 
-    if spine_keys is not None:
-        right = right.join(F.broadcast(spine_keys), kcols, "left_semi")
-
-    hot_keys = [entry for plan in plans for entry in hot_rows.get(plan.index, [])]
-    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in kcols]), F.lit(buckets))
+    bucket = F.pmod(F.xxhash64(*[F.col(c) for c in kcols]), F.lit(buckets)).cast("int")
     if hot_keys:
-        if len(plans) > 1:
-            raise ValueError("hot keys are split per feature table: merge one table per pass")
         logger.info("point-in-time join: %d hot keys split into time windows", len(hot_keys))
-        hot = spine.sparkSession.createDataFrame(
-            [(*key, i, list(bounds)) for i, (key, bounds) in enumerate(hot_keys)],
+        session = spine.sparkSession
+        key_fields = [StructField(kc, right.schema[kc].dataType, False) for kc in kcols]
+        bounds_field = StructField(_BOUNDS, ArrayType(LongType(), False), False)
+        spine_hot = session.createDataFrame(
+            [(*h.key, i, list(h.bounds)) for i, h in enumerate(hot_keys)],
+            StructType([*key_fields, StructField(_HI, IntegerType(), False), bounds_field]),
+        )
+        feat_hot = session.createDataFrame(
+            [
+                (*h.key, src, i, list(h.bounds), list(leads))
+                for i, h in enumerate(hot_keys)
+                for src, leads in h.leads.items()
+            ],
             StructType(
                 [
-                    *[StructField(kc, right.schema[kc].dataType, False) for kc in kcols],
-                    StructField(_HI, LongType(), False),
-                    StructField(_BOUNDS, ArrayType(LongType(), False), False),
+                    *key_fields,
+                    StructField(_SRC, ShortType(), False),
+                    StructField(_HI, IntegerType(), False),
+                    bounds_field,
+                    StructField(_LEADS, ArrayType(LongType(), False), False),
                 ]
             ),
         )
-        max_w = max(len(bounds) for _, bounds in hot_keys) + 1
+        max_w = max(len(h.bounds) for h in hot_keys) + 1
         t = F.col(T_COL)
         # window = how many boundaries are at or before the row's time (a spine row of a
-        # strict join: before it), so that every window starts with a feature row
-        feat_window = F.size(F.filter(F.col(_BOUNDS), lambda b: b <= t))
-        spine_window = (
-            feat_window if inclusive else F.size(F.filter(F.col(_BOUNDS), lambda b: b < t))
-        )
+        # strict join: before it); a feature row also goes to the later windows whose
+        # lead-in starts at or before it
+        window = F.size(F.filter(F.col(_BOUNDS), lambda b: b <= t))
+        spine_window = window if inclusive else F.size(F.filter(F.col(_BOUNDS), lambda b: b < t))
+        last = F.greatest(window, F.size(F.filter(F.col(_LEADS), lambda b: b <= t)))
 
-        def group_of(window: Column) -> Column:
-            hot_group = F.lit(buckets) + F.col(_HI) * F.lit(max_w) + window.cast("long")
-            return F.when(F.col(_HI).isNull(), bucket).otherwise(hot_group)
+        def group_of(w: Column) -> Column:
+            return F.lit(buckets) + F.col(_HI) * F.lit(max_w) + w
 
-        left = left.join(F.broadcast(hot), kcols, "left").select(
-            *[F.col(f"`{c}`") for c in left.columns], group_of(spine_window).alias(_G)
+        left = left.join(F.broadcast(spine_hot), kcols, "left").select(
+            *[F.col(f"`{c}`") for c in left.columns],
+            F.when(F.col(_HI).isNull(), bucket).otherwise(group_of(spine_window)).alias(_G),
         )
-        right = right.join(F.broadcast(hot), kcols, "left").select(
-            *right.columns, group_of(feat_window).alias(_G)
+        groups = F.when(F.col(_HI).isNull(), F.array(bucket)).otherwise(
+            F.transform(F.sequence(window, last), group_of)
+        )
+        right = right.join(F.broadcast(feat_hot), [*kcols, _SRC], "left").select(
+            *right.columns, F.explode(groups).alias(_G)
         )
     else:
         left = left.withColumn(_G, bucket)
@@ -386,7 +480,6 @@ def join_pass(
     plans: Sequence[SourcePlan],
     *,
     spine_time: Column,
-    spine_keys: DataFrame | None,
     inclusive: bool,
 ) -> DataFrame:
     """The key-join plan (``PitTuning.plan``): same output as :func:`merge_pass`.
@@ -407,8 +500,6 @@ def join_pass(
     ).repartition(*[F.col(c) for c in kcols])
     for plan in plans:
         right = plan.feats
-        if spine_keys is not None:
-            right = right.join(F.broadcast(spine_keys), kcols, "left_semi")
         ft = f"{P}ft"
         renamed = [F.col(c).alias(f"{c}_r") for c in kcols]
         others = [c for c in right.columns if c not in (*kcols, T_COL)]

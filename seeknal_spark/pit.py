@@ -3,21 +3,22 @@
 :func:`point_in_time_join` attaches to every row of a *spine* (entity keys and a prediction
 time) the latest feature values known at that time, from one or more feature tables
 (:class:`AsOfSource`). Its docstring states *what* it computes as numbered steps; *how* is
-in :mod:`seeknal_spark._pit_plan` (hash buckets of keys, hot keys split into time windows
-with seed rows carried between windows, one cogrouped sort-and-scan merge per feature
-table) and :mod:`seeknal_spark._asof_kernel` (the merge of one group).
+in :mod:`seeknal_spark._pit_plan` (feature rows pruned per spine key before any shuffle,
+hash buckets of keys, hot keys split into time windows with lead-ins, one cogrouped
+sort-and-scan merge per set of key columns) and :mod:`seeknal_spark._asof_kernel` (the
+merge of one group).
 
-It is a pure DataFrame-API function: no session settings, no RDDs. Two small jobs run
-before the join itself: one aggregate of the spine (its time range and a distinct-key
-estimate: one row to the driver) and one sample of the feature keys (the hot keys, at most
-``PitTuning.max_hot_keys`` rows per feature table).
+It is a pure DataFrame-API function: no session settings, no RDDs. One small job runs
+before the join itself: the spine's time range and distinct-key estimate, with a sample of
+the feature keys to find hot keys (one row per feature table reaches the driver, holding
+at most ``PitTuning.max_hot_keys`` keys with their sampled event times).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -36,14 +37,17 @@ from pyspark.sql.types import (
 from seeknal_spark._pit_plan import (
     HASH_COL,
     T_COL,
+    HotKey,
     P,
     PitTuning,
     SourcePlan,
     hot_key_queries,
+    hot_tables,
     join_pass,
     merge_pass,
     read_hot_keys,
     sortable,
+    window_plan,
 )
 from seeknal_spark._timestamps import utc_micros, utc_micros_column
 from seeknal_spark.errors import ColumnTypeError, ConfigurationError, MissingColumnError
@@ -59,6 +63,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _P = P
+_LO = f"{P}slo"  # first spine time of a key
+_HI = f"{P}shi"  # last spine time of a key
 
 
 def feature_hash(columns: Sequence[Column]) -> Column:
@@ -299,10 +305,6 @@ def point_in_time_join(
         distinct = F.approx_count_distinct(F.struct(*[F.col(f"`{k}`") for k in keys]))
         stats_exprs.append(distinct.alias(f"nk{n}"))
     stats_df = spine.agg(*stats_exprs)
-    if tuning.plan == "auto":  # the most spine rows of one key, per key set
-        for n, keys in enumerate(key_sets):
-            per_key = spine.groupBy(*[F.col(f"`{k}`") for k in keys]).count()
-            stats_df = stats_df.crossJoin(per_key.agg(F.max("count").alias(f"ns{n}")))
     hot_queries = []
     if tuning.max_hot_keys > 0:
         samples = [(s, _key_times(src, start_us)) for s, src in enumerate(sources)]
@@ -330,42 +332,69 @@ def point_in_time_join(
             return False
         return ttl is None or t > tmin - _ttl_us(ttl)
 
-    hot_rows = rows if "top" in stats.asDict() else []
-    hot = read_hot_keys(hot_rows, shuffle_parts, tuning, usable)
+    sampled = read_hot_keys(rows if "top" in stats.asDict() else [], usable)
     buckets = tuning.buckets or max(8, 4 * shuffle_parts)
 
-    # passes: tables with the same key columns and key types are merged together, except
-    # tables with hot keys (their time windows are their own)
-    passes: dict[tuple[Any, ...], list[SourcePlan]] = {}
+    # passes: tables with the same key columns and key types are merged together, sharing
+    # the time windows of their hot keys; when they cannot share them, every table with a
+    # hot key is merged in a pass of its own
+    by_keys: dict[tuple[Any, ...], list[SourcePlan]] = {}
     for plan in plans:
         types = tuple(plan.feats.schema[c].dataType.json() for c in plan.key_cols)
-        alone = plan.index if hot.get(plan.index) else None
-        passes.setdefault((plan.keys, types, alone), []).append(plan)
+        by_keys.setdefault((plan.keys, types), []).append(plan)
+    passes: list[tuple[tuple[str, ...], list[SourcePlan], list[HotKey]]] = []
+    for (keys, _), tables in by_keys.items():
+        shared = window_plan([p.index for p in tables], sampled, shuffle_parts, tuning)
+        if shared is not None:
+            passes.append((keys, tables, shared))
+            continue
+        alone = hot_tables([p.index for p in tables], sampled, shuffle_parts, tuning)
+        rest = [p for p in tables if p.index not in alone]
+        if rest:
+            passes.append((keys, rest, []))
+        for p in tables:
+            if p.index in alone:
+                own = window_plan([p.index], sampled, shuffle_parts, tuning) or []
+                passes.append((keys, [p], own))
     out = spine
-    for (keys, _, _), group in passes.items():
-        prune = 0 < n_keys[keys] <= tuning.prune_keys_max
-        spine_keys = _spine_keys(spine, group[0]) if prune else None
-        most = stats.asDict().get(f"ns{key_sets.index(keys)}")
-        if tuning.plan == "join" or (
-            tuning.plan == "auto"
-            and not any(hot.get(plan.index) for plan in group)
-            and (most or 0) <= tuning.join_max_spine_rows
-        ):
+    for keys, tables, hot_keys in passes:
+        pruned = 0 < n_keys[keys] <= tuning.prune_keys_max
+        group = tables
+        if pruned:
+            ranges = _spine_key_ranges(spine, tables[0], spine_time)
+            group = [_prune_to_spine(plan, ranges, inclusive) for plan in tables]
+        if _key_join_plan(tuning, spine, keys, pruned=pruned, hot=bool(hot_keys)):
             logger.info("point-in-time join: key-join plan for %d table(s)", len(group))
-            out = join_pass(
-                out, group, spine_time=spine_time, spine_keys=spine_keys, inclusive=inclusive
-            )
+            out = join_pass(out, group, spine_time=spine_time, inclusive=inclusive)
             continue
         out = merge_pass(
             out,
             group,
             spine_time=spine_time,
-            hot_rows=hot,
-            spine_keys=spine_keys,
+            hot_keys=hot_keys,
             buckets=buckets,
             inclusive=inclusive,
         )
     return _finish(out, spine_cols, sources)
+
+
+def _key_join_plan(
+    tuning: PitTuning, spine: DataFrame, keys: tuple[str, ...], *, pruned: bool, hot: bool
+) -> bool:
+    """Whether a pass uses the key join rather than the merge (``PitTuning.plan``).
+
+    ``"auto"`` takes the merge when the feature rows were pruned per key (fewer rows
+    reach the merge than the key join would pair: measured faster) or a table has a hot
+    key; otherwise it runs one small job for the most spine rows of one key and takes the
+    key join when that is at most ``join_max_spine_rows``.
+    """
+    if tuning.plan != "auto":
+        return tuning.plan == "join"
+    if pruned or hot:
+        return False
+    per_key = spine.groupBy(*[F.col(f"`{k}`") for k in keys]).count()
+    most = per_key.agg(F.max("count")).collect()[0][0]
+    return int(most or 0) <= tuning.join_max_spine_rows
 
 
 def _key_times(src: AsOfSource, start_us: int | None) -> DataFrame:
@@ -436,10 +465,25 @@ def _source_plan(
     )
 
 
-def _spine_keys(spine: DataFrame, plan: SourcePlan) -> DataFrame:
-    """The spine's distinct non-null keys, cast to ``plan``'s key types."""
-    keys = spine.select(*plan.spine_key_columns())
-    return keys.where(_present(len(plan.keys), None)).distinct()
+def _spine_key_ranges(spine: DataFrame, plan: SourcePlan, spine_time: Column) -> DataFrame:
+    """Per distinct spine key (non-null, cast to ``plan``'s key types): the first and last
+    spine time (``__pit_lo``, ``__pit_hi``; null when every time of the key is null)."""
+    rows = spine.select(*plan.spine_key_columns(), spine_time.alias(T_COL))
+    rows = rows.where(_present(len(plan.keys), None))
+    return rows.groupBy(*plan.key_cols).agg(F.min(T_COL).alias(_LO), F.max(T_COL).alias(_HI))
+
+
+def _prune_to_spine(plan: SourcePlan, ranges: DataFrame, inclusive: bool) -> SourcePlan:
+    """``plan`` without the feature rows no spine row can use: rows of keys not in the
+    spine, rows after their key's last spine time and, with a TTL, rows that expired
+    before their key's first spine time. ``ranges`` (:func:`_spine_key_ranges`) is
+    broadcast: the feature rows are not shuffled for this."""
+    t = F.col(T_COL)
+    cond = (t <= F.col(_HI)) if inclusive else (t < F.col(_HI))
+    if plan.ttl_us is not None:
+        cond = cond & (t > F.col(_LO) - F.lit(plan.ttl_us))
+    feats = plan.feats.join(F.broadcast(ranges), list(plan.key_cols), "inner").where(cond)
+    return replace(plan, feats=feats.select(*plan.feats.columns))
 
 
 def _ttl_us(ttl: timedelta) -> int:

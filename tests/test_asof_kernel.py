@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seeknal_spark._asof_kernel import AsOfKernel, KernelSource
-from seeknal_spark._pit_plan import _boundaries
+from seeknal_spark._pit_plan import PitTuning, _boundaries, hot_tables, window_plan
 
 small = st.integers(min_value=0, max_value=6)
 feature_rows = st.lists(
@@ -117,3 +117,26 @@ def test_boundaries_are_sampled_times_after_the_first() -> None:
     assert _boundaries([5, 7, 9, 11], 2) == (9,)
     assert _boundaries([5, 7, 9, 11], 4) == (7, 9, 11)
     assert _boundaries([5], 3) == ()
+
+
+def test_shared_windows_keep_lead_ins_inside_the_previous_window() -> None:
+    sampled = {0: {(1,): (0.5, (10, 20, 30, 40, 50, 60))}, 1: {(1,): (0.4, (15, 45))}}
+    tuning = PitTuning(hot_key_share=0.1, hot_key_windows=4)
+    [hot] = window_plan([0, 1], sampled, 1, tuning) or []
+    # 40 is dropped: table 1 has no sampled row between 20 and 40
+    assert hot.key == (1,) and hot.bounds == (20, 50)
+    assert hot.leads == {0: (20, 50), 1: (15, 45)}
+
+
+def test_one_table_windows_start_with_its_own_rows() -> None:
+    sampled = {0: {(1,): (0.5, (10, 20, 30, 40, 50, 60)), (2,): (0.01, (5, 6))}}
+    [hot] = window_plan([0], sampled, 1, PitTuning(hot_key_share=0.1, hot_key_windows=3)) or []
+    assert hot.bounds == (30, 50) and hot.leads == {0: hot.bounds}
+
+
+def test_tables_that_cannot_share_windows() -> None:
+    sampled = {0: {(1,): (0.5, (10, 20, 30))}, 1: {(2,): (0.5, (10, 20, 30))}}
+    tuning = PitTuning(hot_key_share=0.1)
+    assert window_plan([0, 1], sampled, 1, tuning) is None
+    assert hot_tables([0, 1], sampled, 1, tuning) == {0, 1}
+    assert hot_tables([0, 1], sampled, 1, PitTuning(hot_key_share=0.6)) == set()

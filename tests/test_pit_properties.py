@@ -190,3 +190,73 @@ def test_matches_merge_asof(
     )
     got = sorted((tuple(r) for r in out.collect()), key=repr)
     assert got == want
+
+
+busy_rows = st.lists(
+    st.tuples(
+        st.integers(0, 1),
+        st.integers(0, 40),
+        st.one_of(st.none(), st.integers(0, 1)),
+        st.sampled_from([1.0, 2.0, None]),
+    ),
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    spine=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 44)), min_size=1, max_size=20),
+    f1=busy_rows,
+    f2=busy_rows,
+    windows=st.integers(2, 6),
+    ttl=st.one_of(st.none(), st.integers(1, 10)),
+    inclusive=st.booleans(),
+)
+def test_shared_time_windows_match_merge_asof(
+    spark: SparkSession,
+    spine: list[tuple[int, int]],
+    f1: list[tuple[Any, ...]],
+    f2: list[tuple[Any, ...]],
+    windows: int,
+    ttl: int | None,
+    inclusive: bool,
+) -> None:
+    """Two tables on one key, every key split into windows they share (with lead-ins)."""
+    spine_df = spark.createDataFrame(
+        [(k, 0, _ts(t)) for k, t in spine], "k int, k2 int, prediction_time timestamp"
+    )
+    frames = [_feature_frame(spark, [(k, 0, t, c, v) for k, t, c, v in f]) for f in (f1, f2)]
+    sources = [
+        AsOfSource(
+            df,
+            ("k",),
+            "et",
+            ("v",),
+            output_names={"v": name},
+            ttl=None if ttl is None else timedelta(hours=ttl),
+            tie_break_cols=("created",),
+        )
+        for df, name in zip(frames, ("a", "b"), strict=True)
+    ]
+    tuning = PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=windows)
+    out = point_in_time_join(spine_df, sources, inclusive=inclusive, tuning=tuning)
+    sp = pd.DataFrame([(k, 0, t) for k, t in spine], columns=["k", "k2", "t"], dtype="object")
+    parts = [sp]
+    for f, name in zip((f1, f2), ("a", "b"), strict=True):
+        cols = ["k", "k2", "t", "c", "v"]
+        frame = pd.DataFrame([(k, 0, t, c, v) for k, t, c, v in f], columns=cols, dtype="object")
+        frame = frame.astype({"t": "int64"})
+        parts.append(_oracle(sp, frame, ["k"], ttl, inclusive, None, None, name))
+    expected = pd.concat(parts, axis=1)
+    want = sorted(
+        (
+            (r.k, r.k2, _ts(r.t), r.a, r.b)
+            for r in expected.astype(object).where(expected.notna(), None).itertuples()
+        ),
+        key=repr,
+    )
+    assert sorted((tuple(r) for r in out.collect()), key=repr) == want
