@@ -108,22 +108,25 @@ def generate(args: argparse.Namespace, data: str) -> None:
 
     spark = _spark("pit-bench-generate")
     days = 365
+    # Spark seeds rand(seed) with seed + partition index: seeds 1,000 apart keep every
+    # column and table independent of the others
     spine = spark.range(args.spine_rows, numPartitions=8).select(
         _key_expr(args.skew, args.keys, 1).alias("entity_id"),
-        F.timestamp_micros(F.lit(START_US) + (F.rand(2) * days * DAY_US).cast("long")).alias(
+        F.timestamp_micros(F.lit(START_US) + (F.rand(1001) * days * DAY_US).cast("long")).alias(
             "prediction_time"
         ),
         F.col("id").alias("row_id"),
-        F.rand(3).alias("label"),
+        F.rand(2001).alias("label"),
     )
     spine.write.mode("overwrite").parquet(f"{data}/spine")
     for g in range(args.groups):
         feats = spark.range(args.feature_rows, numPartitions=16).select(
-            _key_expr(args.skew, args.keys, 10 + g).alias("entity_id"),
+            _key_expr(args.skew, args.keys, 10_000 * (g + 1)).alias("entity_id"),
             F.timestamp_micros(
-                F.lit(START_US - 30 * DAY_US) + (F.rand(20 + g) * (days + 30) * DAY_US).cast("long")
+                F.lit(START_US - 30 * DAY_US)
+                + (F.rand(10_000 * (g + 1) + 1000) * (days + 30) * DAY_US).cast("long")
             ).alias("event_time"),
-            *[F.rand(30 + 3 * g + j).alias(f"g{g}_f{j}") for j in range(3)],
+            *[F.rand(10_000 * (g + 1) + 2000 + 1000 * j).alias(f"g{g}_f{j}") for j in range(3)],
         )
         feats.write.mode("overwrite").parquet(f"{data}/features_{g}")
     spark.stop()
@@ -303,6 +306,7 @@ def main() -> None:
     args.keys = args.keys or max(1_000, args.feature_rows // 10)
     data = args.data or tempfile.mkdtemp(prefix="pit-bench-data-")
     shape = {k: getattr(args, k) for k in ("spine_rows", "feature_rows", "groups", "skew", "keys")}
+    shape["generator"] = 2  # independent seeds per column and table
     stamp = os.path.join(data, "_shape.json")
     try:
         t0 = time.perf_counter()
