@@ -448,18 +448,18 @@ def merge_pass(
         # hot key's windows are consecutive); measured: one conditional array per row
         # inside explode costs twice as much as this
         extra = f"{P}extra"
-        right = (
-            right.join(F.broadcast(feat_hot), [*kcols, _SRC], "left")
-            .select(
-                *right.columns,
-                F.when(F.col(_HI).isNull(), bucket).otherwise(group_of(window)).alias(_G),
-                F.when(F.col(_HI).isNull(), F.lit(0)).otherwise(last - window).alias(extra),
-            )
-            .select(
-                *right.columns,
+        right = right.join(F.broadcast(feat_hot), [*kcols, _SRC], "left").select(
+            *right.columns,
+            F.when(F.col(_HI).isNull(), bucket).otherwise(group_of(window)).alias(_G),
+            F.when(F.col(_HI).isNull(), F.lit(0)).otherwise(last - window).alias(extra),
+        )
+        if any(leads != h.bounds for h in hot_keys for leads in h.leads.values()):
+            right = right.select(
+                *right.columns[:-2],
                 F.explode(F.sequence(F.col(_G), F.col(_G) + F.col(extra))).alias(_G),
             )
-        )
+        else:  # every lead-in is empty: no copies
+            right = right.drop(extra)
     else:
         left = left.withColumn(_G, bucket)
         right = right.withColumn(_G, bucket)
