@@ -40,6 +40,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -62,7 +64,7 @@ __all__ = [
     "SampledKeys",
     "PitTuning",
     "SourcePlan",
-    "hot_key_queries",
+    "sample_queries",
     "join_pass",
     "merge_pass",
     "read_hot_keys",
@@ -207,19 +209,14 @@ class HotKey:
     leads: dict[int, tuple[int, ...]]
 
 
-def hot_key_queries(samples: Sequence[tuple[int, DataFrame]], tuning: PitTuning) -> list[DataFrame]:
-    """Small aggregates that find hot keys: one per set of key types.
-
-    ``samples`` holds, per table index, its rows' key columns (``__pit_k0``...) and
-    ``T_COL``. Each aggregate has one row per table: ``(__pit_src, total, top)``, ``top``
-    holding at most ``max_hot_keys`` candidates with their sampled event times (at most
-    ``sample_rows`` per table reach the driver). Read them with :func:`read_hot_keys`.
-    """
-    share = tuning.hot_key_share
-    min_count = 1 if share == 0.0 else 2  # a key seen once in the sample is not hot
+def sample_queries(samples: Sequence[tuple[int, DataFrame]], tuning: PitTuning) -> list[DataFrame]:
+    """The hot-key samples: one query per set of key types, rows ``(__pit_src, keys...,
+    T_COL)``, at most ``sample_rows`` per table (the first rows of its partitions, which
+    costs a fraction of a full scan). Bring them to the driver with ``toArrow()`` and read
+    them with :func:`read_hot_keys`."""
     by_types: dict[tuple[str, ...], list[DataFrame]] = {}
     for index, frame in samples:
-        rows = frame.select(F.lit(index).alias(_SRC), *frame.columns)
+        rows = frame.select(F.lit(index).cast("int").alias(_SRC), *frame.columns)
         if tuning.sample_rows is not None:
             rows = rows.limit(tuning.sample_rows)
         types = tuple(f.dataType.json() for f in frame.schema.fields)
@@ -229,30 +226,34 @@ def hot_key_queries(samples: Sequence[tuple[int, DataFrame]], tuning: PitTuning)
         sample = group[0]
         for rows in group[1:]:
             sample = sample.unionByName(rows)
-        kcols = [c for c in sample.columns if c not in (_SRC, T_COL)]
-        per_key = sample.groupBy(_SRC, *kcols).agg(
-            F.count("*").alias("count"), F.collect_list(T_COL).alias("times")
-        )
-        candidate = F.when(
-            F.col("count") >= min_count, F.struct(F.col("count"), *kcols, F.col("times"))
-        )
-        top = F.slice(F.sort_array(F.collect_list(candidate), asc=False), 1, tuning.max_hot_keys)
-        queries.append(per_key.groupBy(_SRC).agg(F.sum("count").alias("total"), top.alias("top")))
+        queries.append(sample)
     return queries
 
 
-def read_hot_keys(rows: Sequence[Any], usable: Callable[[int, int], bool]) -> SampledKeys:
-    """The sampled keys in rows of :func:`hot_key_queries`, with the sampled event times
-    for which ``usable(table, time)`` holds (rows the join keeps after pruning)."""
+def read_hot_keys(
+    samples: Sequence[pa.Table], usable: Callable[[int, int], bool], tuning: PitTuning
+) -> SampledKeys:
+    """Per table, its ``max_hot_keys`` most frequent sampled keys (seen at least twice,
+    unless ``hot_key_share`` is 0), with their share of the table's sampled rows and the
+    sampled event times for which ``usable(table, time)`` holds (rows the join keeps)."""
+    min_count = 1 if tuning.hot_key_share == 0.0 else 2
+    count, times_col = f"{T_COL}_count", f"{T_COL}_list"
     sampled: SampledKeys = {}
-    for row in rows:
-        if row[_SRC] is None:
+    for sample in samples:
+        if sample.num_rows == 0:
             continue
-        keys = sampled.setdefault(row[_SRC], {})
-        for entry in row["top"]:
-            key = tuple(v for name, v in entry.asDict().items() if name.startswith(f"{P}k"))
-            times = tuple(sorted({t for t in entry["times"] if usable(row[_SRC], t)}))
-            keys[key] = (entry["count"] / row["total"], times)
+        kcols = [c for c in sample.column_names if c not in (_SRC, T_COL)]
+        totals = sample.group_by([_SRC]).aggregate([(T_COL, "count")]).to_pydict()
+        total = dict(zip(totals[_SRC], totals[count], strict=True))
+        per_key = sample.group_by([_SRC, *kcols]).aggregate([(T_COL, "count"), (T_COL, "list")])
+        per_key = per_key.filter(pc.field(count) >= min_count)
+        per_key = per_key.sort_by([(_SRC, "ascending"), (count, "descending")])
+        for row in per_key.to_pylist():
+            keys = sampled.setdefault(row[_SRC], {})
+            if len(keys) >= tuning.max_hot_keys:
+                continue
+            times = tuple(sorted({t for t in row[times_col] if usable(row[_SRC], t)}))
+            keys[tuple(row[c] for c in kcols)] = (row[count] / total[row[_SRC]], times)
     return sampled
 
 

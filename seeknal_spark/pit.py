@@ -41,11 +41,11 @@ from seeknal_spark._pit_plan import (
     P,
     PitTuning,
     SourcePlan,
-    hot_key_queries,
     hot_tables,
     join_pass,
     merge_pass,
     read_hot_keys,
+    sample_queries,
     sortable,
     window_plan,
 )
@@ -297,23 +297,19 @@ def point_in_time_join(
     start_us = None if feature_start_time is None else utc_micros(feature_start_time)
     spine_time = utc_micros_column(F.col(f"`{timestamp_col}`"), ts_type)
 
-    # one job: the spine's time range, per key set an estimate of its distinct keys, and
-    # a sample of the feature keys to find hot keys (a few small rows to the driver)
+    # two small jobs: the spine's time range and, per key set, an estimate of its
+    # distinct keys (one row to the driver); a sample of the feature keys to find hot
+    # keys (at most sample_rows rows per table, as Arrow)
     key_sets = sorted({src.keys for src in sources})
     stats_exprs = [F.min(spine_time).alias("tmin"), F.max(spine_time).alias("tmax")]
     for n, keys in enumerate(key_sets):
         distinct = F.approx_count_distinct(F.struct(*[F.col(f"`{k}`") for k in keys]))
         stats_exprs.append(distinct.alias(f"nk{n}"))
-    stats_df = spine.agg(*stats_exprs)
-    hot_queries = []
+    rows = spine.agg(*stats_exprs).collect()
+    samples = []
     if tuning.max_hot_keys > 0:
-        samples = [(s, _key_times(src, start_us)) for s, src in enumerate(sources)]
-        hot_queries = hot_key_queries(samples, tuning)
-    if hot_queries:
-        stats_df = stats_df.join(hot_queries.pop(0), F.lit(True), "left")
-    rows = stats_df.collect()
-    for query in hot_queries:  # tables whose keys have other types: one job each
-        rows += query.collect()
+        frames = [(s, _key_times(src, start_us)) for s, src in enumerate(sources)]
+        samples = [query.toArrow() for query in sample_queries(frames, tuning)]
     stats = rows[0]
     tmin = None if stats["tmin"] is None else int(stats["tmin"])
     tmax = None if stats["tmax"] is None else int(stats["tmax"])
@@ -332,7 +328,7 @@ def point_in_time_join(
             return False
         return ttl is None or t > tmin - _ttl_us(ttl)
 
-    sampled = read_hot_keys(rows if "top" in stats.asDict() else [], usable)
+    sampled = read_hot_keys(samples, usable, tuning)
     buckets = tuning.buckets or max(8, 4 * shuffle_parts)
 
     # passes: tables with the same key columns and key types are merged together, sharing
