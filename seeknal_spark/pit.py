@@ -8,16 +8,17 @@ hash buckets of keys, hot keys split into time windows with lead-ins, one cogrou
 sort-and-scan merge per set of key columns) and :mod:`seeknal_spark._asof_kernel` (the
 merge of one group).
 
-It is a pure DataFrame-API function: no session settings, no RDDs. One small job runs
-before the join itself: the spine's time range and distinct-key estimate, with a sample of
-the feature keys to find hot keys (one row per feature table reaches the driver, holding
-at most ``PitTuning.max_hot_keys`` keys with their sampled event times).
+It is a pure DataFrame-API function: no session settings, no RDDs. Two small jobs run side
+by side before the join itself: the spine's time range and distinct-key estimate (one row
+to the driver), and a sample of the feature keys and event times to find hot keys (at most
+``PitTuning.sample_rows`` rows per feature table reach the driver, as Arrow).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -305,11 +306,15 @@ def point_in_time_join(
     for n, keys in enumerate(key_sets):
         distinct = F.approx_count_distinct(F.struct(*[F.col(f"`{k}`") for k in keys]))
         stats_exprs.append(distinct.alias(f"nk{n}"))
-    rows = spine.agg(*stats_exprs).collect()
-    samples = []
+    queries = []
     if tuning.max_hot_keys > 0:
         frames = [(s, _key_times(src, start_us)) for s, src in enumerate(sources)]
-        samples = [query.toArrow() for query in sample_queries(frames, tuning)]
+        queries = sample_queries(frames, tuning)
+    with ThreadPoolExecutor(max_workers=1 + len(queries)) as pool:  # run side by side
+        stats_job = pool.submit(spine.agg(*stats_exprs).collect)
+        sample_jobs = [pool.submit(query.toArrow) for query in queries]
+        rows = stats_job.result()
+        samples = [job.result() for job in sample_jobs]
     stats = rows[0]
     tmin = None if stats["tmin"] is None else int(stats["tmin"])
     tmax = None if stats["tmax"] is None else int(stats["tmax"])
