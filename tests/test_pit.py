@@ -17,11 +17,12 @@ D = datetime(2024, 1, 1)
 NO_TRICKS = PitTuning(max_hot_keys=0, prune_keys_max=0, plan="merge")
 #: every key in one hash bucket: one merge call sees many keys
 ONE_BUCKET = PitTuning(max_hot_keys=0, buckets=1, plan="merge")
-#: the key-join plan (chosen by "auto" when no key has many spine rows)
+#: the key-join plan (chosen by "auto" when rows cannot be pruned by key and no key has
+#: many spine rows)
 JOIN = PitTuning(plan="join")
 #: only the busiest key hot: split and unsplit keys side by side
 ONE_HOT = PitTuning(sample_rows=None, hot_key_share=0.0, max_hot_keys=1, hot_key_windows=3)
-#: every key hot, many windows, key pruning on: exercises time windows and the semi-join
+#: every key hot, many windows, key pruning on: exercises time windows and per-key pruning
 ALL_TRICKS = PitTuning(sample_rows=None, hot_key_share=0.0, hot_key_windows=5, plan="merge")
 #: run a test under every plan: the answer never depends on the plan
 EVERY_PLAN = pytest.mark.parametrize(
@@ -303,3 +304,21 @@ def test_bad_input_is_refused_before_any_job(spark: SparkSession, feats: DataFra
         point_in_time_join(spine, [AsOfSource(feats, ("k",), "et", ("nope",))])
     with pytest.raises(ValueError, match="ttl"):
         AsOfSource(feats, ("k",), "et", ("v",), ttl=timedelta(hours=-1))
+
+
+def test_auto_plan_choice(spark: SparkSession) -> None:
+    """The auto plan: the merge when rows are pruned by key or a key is hot; else the key join
+    unless a key has more than join_max_spine_rows spine rows."""
+    from seeknal_spark.pit import _key_join_plan
+
+    light = spark.createDataFrame([(k, D) for k in range(5)], "k int, prediction_time timestamp")
+    crowded = light.unionByName(
+        spark.createDataFrame([(1, D)] * 20, "k int, prediction_time timestamp")
+    )
+    auto = PitTuning()
+    assert _key_join_plan(auto, light, ("k",), pruned=False, hot=False)
+    assert not _key_join_plan(auto, crowded, ("k",), pruned=False, hot=False)
+    assert not _key_join_plan(auto, light, ("k",), pruned=True, hot=False)
+    assert not _key_join_plan(auto, light, ("k",), pruned=False, hot=True)
+    assert _key_join_plan(JOIN, crowded, ("k",), pruned=True, hot=True)
+    assert not _key_join_plan(NO_TRICKS, light, ("k",), pruned=False, hot=False)
