@@ -448,19 +448,19 @@ def merge_pass(
         # a row's own group, then as many copies as it has lead-ins (the groups of one
         # hot key's windows are consecutive); measured: one conditional array per row
         # inside explode costs twice as much as this
-        extra = f"{P}extra"
-        right = right.join(F.broadcast(feat_hot), [*kcols, _SRC], "left").select(
-            *right.columns,
-            F.when(F.col(_HI).isNull(), bucket).otherwise(group_of(window)).alias(_G),
-            F.when(F.col(_HI).isNull(), F.lit(0)).otherwise(last - window).alias(extra),
-        )
+        frame_cols = right.columns
+        right = right.join(F.broadcast(feat_hot), [*kcols, _SRC], "left")
+        own_group = F.when(F.col(_HI).isNull(), bucket).otherwise(group_of(window))
         if any(leads != h.bounds for h in hot_keys for leads in h.leads.values()):
+            copies = F.when(F.col(_HI).isNull(), F.lit(0)).otherwise(last - window)
             right = right.select(
-                *right.columns[:-2],
-                F.explode(F.sequence(F.col(_G), F.col(_G) + F.col(extra))).alias(_G),
+                *frame_cols, own_group.alias(_G), copies.alias(f"{P}copies")
+            ).select(
+                *frame_cols,
+                F.explode(F.sequence(F.col(_G), F.col(_G) + F.col(f"{P}copies"))).alias(_G),
             )
         else:  # every lead-in is empty: no copies
-            right = right.drop(extra)
+            right = right.select(*frame_cols, own_group.alias(_G))
     else:
         left = left.withColumn(_G, bucket)
         right = right.withColumn(_G, bucket)

@@ -343,27 +343,27 @@ def point_in_time_join(
     for plan in plans:
         types = tuple(plan.feats.schema[c].dataType.json() for c in plan.key_cols)
         by_keys.setdefault((plan.keys, types), []).append(plan)
-    passes: list[tuple[tuple[str, ...], list[SourcePlan], list[HotKey]]] = []
-    for (keys, _), tables in by_keys.items():
+    passes: list[tuple[tuple[str, ...], bool, list[SourcePlan], list[HotKey]]] = []
+    for (keys, _), unpruned in by_keys.items():
+        pruned = 0 < n_keys[keys] <= tuning.prune_keys_max
+        tables = unpruned
+        if pruned:  # one spine-key table per key set, shared by its passes
+            ranges = _spine_key_ranges(spine, unpruned[0], spine_time)
+            tables = [_prune_to_spine(plan, ranges, inclusive) for plan in unpruned]
         shared = window_plan([p.index for p in tables], sampled, shuffle_parts, tuning)
         if shared is not None:
-            passes.append((keys, tables, shared))
+            passes.append((keys, pruned, tables, shared))
             continue
         alone = hot_tables([p.index for p in tables], sampled, shuffle_parts, tuning)
         rest = [p for p in tables if p.index not in alone]
         if rest:
-            passes.append((keys, rest, []))
+            passes.append((keys, pruned, rest, []))
         for p in tables:
             if p.index in alone:
                 own = window_plan([p.index], sampled, shuffle_parts, tuning) or []
-                passes.append((keys, [p], own))
+                passes.append((keys, pruned, [p], own))
     out = spine
-    for keys, tables, hot_keys in passes:
-        pruned = 0 < n_keys[keys] <= tuning.prune_keys_max
-        group = tables
-        if pruned:
-            ranges = _spine_key_ranges(spine, tables[0], spine_time)
-            group = [_prune_to_spine(plan, ranges, inclusive) for plan in tables]
+    for keys, pruned, group, hot_keys in passes:
         if _key_join_plan(tuning, spine, keys, pruned=pruned, hot=bool(hot_keys)):
             logger.info("point-in-time join: key-join plan for %d table(s)", len(group))
             out = join_pass(out, group, spine_time=spine_time, inclusive=inclusive)
