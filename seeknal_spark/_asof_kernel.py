@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from seeknal_spark._timestamps import arrow_utc
+
 __all__ = ["AsOfKernel", "KernelSource", "as_cogroup_function"]
 
 
@@ -203,6 +205,6 @@ def as_cogroup_function(
     reordered to ``columns``."""
 
     def merge_group(spine: pa.Table, feats: pa.Table) -> pa.Table:
-        return kernel(spine, feats).select(list(columns))
+        return arrow_utc(kernel(spine, feats).select(list(columns)))
 
     return merge_group

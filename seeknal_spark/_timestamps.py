@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import pyarrow as pa
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, DateType, TimestampNTZType, TimestampType
@@ -77,3 +78,33 @@ def utc_literal(value: datetime | date) -> Column:
 def utc_sql_literal(value: datetime | date) -> str:
     """SQL text for the same instant, for Delta ``replaceWhere`` predicates."""
     return f"timestamp_micros({utc_micros(value)})"
+
+
+def arrow_utc(table: pa.Table) -> pa.Table:
+    """``table`` with every zoned timestamp column labelled UTC, as Spark expects back.
+
+    Spark hands Arrow UDFs (``applyInArrow``, ``mapInArrow``) timestamps labelled with the
+    session time zone but checks their results against ``timestamp[us, tz=UTC]``.
+    Relabelling keeps the stored instants (Arrow keeps zoned timestamps as UTC
+    microseconds), so results are the same whatever the session zone; ``timestamp_ntz``
+    columns (no zone) are left as they are. Every Arrow path returning rows to Spark
+    passes its result through here.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> t = pa.table({"t": pa.array([0], pa.timestamp("us", tz="America/Los_Angeles"))})
+    >>> arrow_utc(t).schema.field("t").type
+    TimestampType(timestamp[us, tz=UTC])
+    """
+    fields = []
+    changed = False
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            if field.type.tz != "UTC" or field.type.unit != "us":
+                field = field.with_type(pa.timestamp("us", tz="UTC"))
+                changed = True
+        fields.append(field)
+    if not changed:
+        return table
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
