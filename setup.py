@@ -43,6 +43,6 @@ setup(
             "wheel",
         ],
     },
-    entry_points={"console_scripts": ["seeknal-spark=seeknal_spark.cli:main"]},
+    entry_points={"console_scripts": ["seeknal-spark=seeknal_spark.interfaces.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "Topic :: Database"],
 )

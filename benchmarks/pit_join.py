@@ -9,7 +9,7 @@ Generates a spine and ``--groups`` feature tables of ``--feature-rows`` rows eac
 under a temporary folder), then runs, each in its own fresh Spark (local[2]) so they do not
 share caches:
 
-- ``engine``: :func:`seeknal_spark.pit.point_in_time_join`, output written as Parquet;
+- ``engine``: :func:`seeknal_spark.offline.pit.join.point_in_time_join`, output written as Parquet;
 - ``naive``: per group, a key join with ``event_time <= spine_time`` followed by a
   ``row_number`` rank per spine row (the textbook plan that explodes on hot keys), cut off
   after ``--timeout`` seconds;
@@ -155,7 +155,7 @@ def _run_once(method: str, spine: Any, feats: list[Any], out: str) -> None:
     from pyspark.sql import functions as F
 
     if method == "engine":
-        from seeknal_spark.pit import AsOfSource, point_in_time_join
+        from seeknal_spark.offline.pit.join import AsOfSource, point_in_time_join
 
         sources = [
             AsOfSource(f, ("entity_id",), "event_time", tuple(c for c in f.columns if "_f" in c))

@@ -24,7 +24,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Run the drift job with ``argv`` (default: the command line)."""
     try:
-        from seeknal_spark.cli import main as cli_main
+        from seeknal_spark.interfaces.cli import main as cli_main
     except ImportError as exc:
         print(
             f"drift: error: cannot import seeknal_spark ({exc}); install the wheel on "

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     raw = list(sys.argv[1:] if argv is None else argv)
     if any(a == "--config" or a.startswith("--config=") for a in raw):
-        from seeknal_spark.cli import main as cli_main
+        from seeknal_spark.interfaces.cli import main as cli_main
 
         return cli_main(["serve", "--log-format", "json", "--log-level", "INFO", *raw])
     args = parse_args(raw)
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from seeknal_spark.online.job import run_export
+    from seeknal_spark.app.online_export import run_export
 
     try:
         summary = run_export(

@@ -11,7 +11,7 @@
 # Pins: Airflow publishes its constraint files on GitHub, which is not reachable from every
 # build machine, so the full set of versions that were installed and tested together
 # (CPython 3.11, Linux x86_64, from PyPI only) is kept below. To move to a newer Airflow: build
-# a venv with the new top-level versions and no constraints, run tests/test_airflow.py, then
+# a venv with the new top-level versions and no constraints, run tests/interfaces/test_airflow.py, then
 # replace the list with `<venv>/bin/pip freeze --exclude seeknal-spark`.
 set -euo pipefail
 

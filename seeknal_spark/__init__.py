@@ -1,23 +1,45 @@
 """seeknal-spark: feature groups on versioned Delta tables, point-in-time training data and
-online serving from one set of definitions, so training and serving cannot drift apart."""
+online serving from one set of definitions, so training and serving cannot drift apart.
+
+The package follows the data's path; each layer imports only the ones before it:
+``definitions`` -> ``store`` -> ``offline`` -> ``online`` -> ``training`` -> ``monitoring``
+-> ``app`` -> ``interfaces`` (``errors``, ``session`` and ``_timestamps`` sit below all).
+"""
 
 from __future__ import annotations
 
-from seeknal_spark.drift import DriftReport, DriftThresholds, compute_drift
-from seeknal_spark.entity import Entity
-from seeknal_spark.errors import SeeknalError
-from seeknal_spark.feature_group import FeatureGroup, WriteResult
-from seeknal_spark.historical import FeatureLookup, HistoricalFeatures, TrainingManifest
+from seeknal_spark.definitions.entity import Entity
+from seeknal_spark.errors import (
+    ColumnTypeError,
+    ConfigurationError,
+    InvalidNameError,
+    MissingColumnError,
+    NotFoundError,
+    NullValueError,
+    OnlineStoreError,
+    ParityError,
+    SchemaError,
+    SeeknalError,
+    VersionConflictError,
+)
+from seeknal_spark.monitoring.drift import DriftReport, DriftThresholds, compute_drift
+from seeknal_spark.monitoring.parity import check_values, validate_parity
+from seeknal_spark.offline.pit import AsOfSource, PitTuning, point_in_time_join
 from seeknal_spark.online import EmbeddedSink, OnlineFeatures, OnlineSink, OnlineTable, RedisSink
-from seeknal_spark.parity import check_values, validate_parity
-from seeknal_spark.registry import Feature, FeatureGroupDefinition
-from seeknal_spark.schema import FeatureSchema
-from seeknal_spark.serving_log import ServingLogger
-from seeknal_spark.store import FeatureStore
+from seeknal_spark.online.serving_log import ServingLogger
+from seeknal_spark.session import get_spark
+from seeknal_spark.store.feature_group import FeatureGroup, WriteResult
+from seeknal_spark.store.feature_store import FeatureStore
+from seeknal_spark.store.registry import Feature, FeatureGroupDefinition
+from seeknal_spark.training.historical import FeatureLookup, HistoricalFeatures, TrainingManifest
+from seeknal_spark.training.schema import FeatureSchema
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsOfSource",
+    "ColumnTypeError",
+    "ConfigurationError",
     "DriftReport",
     "DriftThresholds",
     "EmbeddedSink",
@@ -29,16 +51,27 @@ __all__ = [
     "FeatureSchema",
     "FeatureStore",
     "HistoricalFeatures",
+    "InvalidNameError",
+    "MissingColumnError",
+    "NotFoundError",
+    "NullValueError",
     "OnlineFeatures",
     "OnlineSink",
+    "OnlineStoreError",
     "OnlineTable",
+    "ParityError",
+    "PitTuning",
     "RedisSink",
+    "SchemaError",
     "SeeknalError",
     "ServingLogger",
     "TrainingManifest",
+    "VersionConflictError",
     "WriteResult",
     "__version__",
     "check_values",
     "compute_drift",
+    "get_spark",
+    "point_in_time_join",
     "validate_parity",
 ]

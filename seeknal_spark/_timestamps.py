@@ -97,14 +97,13 @@ def arrow_utc(table: pa.Table) -> pa.Table:
     >>> arrow_utc(t).schema.field("t").type
     TimestampType(timestamp[us, tz=UTC])
     """
-    fields = []
-    changed = False
-    for field in table.schema:
-        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
-            if field.type.tz != "UTC" or field.type.unit != "us":
-                field = field.with_type(pa.timestamp("us", tz="UTC"))
-                changed = True
-        fields.append(field)
-    if not changed:
+    utc = pa.timestamp("us", tz="UTC")
+    fields = [
+        field.with_type(utc)
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None
+        else field
+        for field in table.schema
+    ]
+    if all(new.type == old.type for new, old in zip(fields, table.schema, strict=True)):
         return table
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))

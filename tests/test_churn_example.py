@@ -14,10 +14,10 @@ from pyspark.sql import SparkSession
 from seeknal_spark import cli
 from seeknal_spark.errors import ConfigurationError
 from seeknal_spark.example.churn import ModelEncoding, churn_probabilities, load_model
-from seeknal_spark.historical import TrainingManifest
 from seeknal_spark.online.embedded import EmbeddedSink
 from seeknal_spark.online.table import OnlineTable
-from seeknal_spark.schema import FeatureSchema
+from seeknal_spark.training.historical import TrainingManifest
+from seeknal_spark.training.schema import FeatureSchema
 
 FEATURES = [
     "spend_7d",

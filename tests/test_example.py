@@ -10,7 +10,8 @@ import pytest
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from seeknal_spark.config import load_config
+from seeknal_spark.app.config import load_config
+from seeknal_spark.app.project import Project
 from seeknal_spark.example import (
     churn_spine,
     customer_spend,
@@ -19,8 +20,7 @@ from seeknal_spark.example import (
     run_example,
     transactions,
 )
-from seeknal_spark.project import Project
-from seeknal_spark.store import FeatureStore
+from seeknal_spark.store.feature_store import FeatureStore
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "conf" / "example.yaml"
 

@@ -8,6 +8,9 @@ import sys
 import seeknal_spark
 
 EXPECTED = [
+    "AsOfSource",
+    "ColumnTypeError",
+    "ConfigurationError",
     "DriftReport",
     "DriftThresholds",
     "EmbeddedSink",
@@ -19,17 +22,28 @@ EXPECTED = [
     "FeatureSchema",
     "FeatureStore",
     "HistoricalFeatures",
+    "InvalidNameError",
+    "MissingColumnError",
+    "NotFoundError",
+    "NullValueError",
     "OnlineFeatures",
     "OnlineSink",
+    "OnlineStoreError",
     "OnlineTable",
+    "ParityError",
+    "PitTuning",
     "RedisSink",
+    "SchemaError",
     "SeeknalError",
     "ServingLogger",
     "TrainingManifest",
+    "VersionConflictError",
     "WriteResult",
     "__version__",
     "check_values",
     "compute_drift",
+    "get_spark",
+    "point_in_time_join",
     "validate_parity",
 ]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from seeknal_spark.store import FeatureStore
+from seeknal_spark.store.feature_store import FeatureStore
 
 pytestmark = pytest.mark.slow
 

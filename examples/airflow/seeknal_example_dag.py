@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import seeknal_spark
-from seeknal_spark.airflow import build_dag
+from seeknal_spark.interfaces.airflow import build_dag
 
 CHECKOUT = Path(seeknal_spark.__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """The example's churn model: lookups, a saved feature encoding, training and prediction.
 
-The model sees exactly the features of the :class:`~seeknal_spark.schema.FeatureSchema`,
+The model sees exactly the features of the :class:`~seeknal_spark.training.schema.FeatureSchema`,
 in its order, through one deterministic encoding applied in training and at serving:
 
 1. rows are put in schema order (:meth:`FeatureSchema.matrix`), whether they come from the
@@ -32,9 +32,9 @@ from seeknal_spark.example.features import CUSTOMER_PROFILE_FEATURES, CUSTOMER_S
 if TYPE_CHECKING:
     import pandas as pd
 
-    from seeknal_spark.feature_group import FeatureGroup
-    from seeknal_spark.historical import FeatureLookup
-    from seeknal_spark.schema import FeatureSchema
+    from seeknal_spark.store.feature_group import FeatureGroup
+    from seeknal_spark.training.historical import FeatureLookup
+    from seeknal_spark.training.schema import FeatureSchema
 
 __all__ = [
     "CATEGORY_VOCABULARY",
@@ -69,7 +69,7 @@ def churn_lookups(groups: Mapping[str, FeatureGroup], version: str = "v1") -> li
     version:
         The feature-group version both lookups read.
     """
-    from seeknal_spark.historical import FeatureLookup
+    from seeknal_spark.training.historical import FeatureLookup
 
     spend_defaults = {
         name: 0 if dtype == "bigint" else 0.0 for name, dtype in CUSTOMER_SPEND_FEATURES.items()

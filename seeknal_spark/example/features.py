@@ -24,11 +24,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from seeknal_spark._timestamps import to_utc_datetime
-from seeknal_spark.entity import Entity
+from seeknal_spark.definitions.entity import Entity
 
 if TYPE_CHECKING:
-    from seeknal_spark.feature_group import FeatureGroup, InputSource
-    from seeknal_spark.store import FeatureStore
+    from seeknal_spark.store.feature_group import FeatureGroup, InputSource
+    from seeknal_spark.store.feature_store import FeatureStore
 
 __all__ = [
     "CUSTOMER",
@@ -160,7 +160,7 @@ def example_feature_groups(
     dict
         ``{"customer_spend": FeatureGroup, "customer_profile": FeatureGroup}``.
     """
-    from seeknal_spark.feature_group import FeatureGroup
+    from seeknal_spark.store.feature_group import FeatureGroup
 
     if isinstance(inputs, (str, os.PathLike)):
         folder = os.fspath(inputs).rstrip("/")

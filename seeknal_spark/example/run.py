@@ -6,13 +6,13 @@ The steps, each reported under its own key of the returned summary:
 2. ``feature_groups``: materialize ``customer_spend`` and ``customer_profile`` (skipped
    when already written with the same transform);
 3. ``training``: join both lookups point-in-time onto the spine with
-   :class:`~seeknal_spark.historical.HistoricalFeatures`, write the training set and its
+   :class:`~seeknal_spark.training.historical.HistoricalFeatures`, write the training set and its
    manifest;
 4. ``model``: train a RandomForestClassifier, save it with the feature schema and the
    feature encoding next to it;
 5. ``serving``: export the features as of the end of the data to the embedded online store;
-6. ``parity``: :func:`~seeknal_spark.parity.validate_parity` and
-   :func:`~seeknal_spark.parity.check_values` (every key, zero mismatches or it fails);
+6. ``parity``: :func:`~seeknal_spark.monitoring.parity.validate_parity` and
+   :func:`~seeknal_spark.monitoring.parity.check_values` (every key, zero mismatches or it fails);
 7. ``prediction``: fetch one customer's features online, predict the churn probability;
 8. ``drift``: compare the training set with the served snapshot, write an HTML report.
 """
@@ -34,9 +34,9 @@ from seeknal_spark.example.data import write_example_data
 from seeknal_spark.example.features import example_feature_groups
 
 if TYPE_CHECKING:
-    from seeknal_spark.historical import HistoricalFeatures
     from seeknal_spark.online.table import OnlineTable
-    from seeknal_spark.schema import FeatureSchema
+    from seeknal_spark.training.historical import HistoricalFeatures
+    from seeknal_spark.training.schema import FeatureSchema
 
 __all__ = ["DEFAULT_WORKDIR", "EXAMPLE_SPARK_CONF", "ONLINE_TABLE", "format_summary", "run_example"]
 
@@ -123,10 +123,10 @@ def run_example(
     ConfigurationError
         When scikit-learn is missing (``pip install seeknal-spark[ml]``).
     """
+    from seeknal_spark.app.project import materialize_group
     from seeknal_spark.example.churn import ModelEncoding, require_sklearn
-    from seeknal_spark.project import materialize_group
     from seeknal_spark.session import get_spark
-    from seeknal_spark.store import FeatureStore
+    from seeknal_spark.store.feature_store import FeatureStore
 
     require_sklearn()  # fail before minutes of Spark work, not after
     began = time.monotonic()
@@ -230,7 +230,7 @@ def _training_set(
 ) -> tuple[HistoricalFeatures, Any, dict[str, Any]]:
     """Point-in-time training set: written as Parquet with its manifest, returned in pandas."""
     from seeknal_spark.example.churn import LABEL_COL, churn_lookups
-    from seeknal_spark.historical import HistoricalFeatures
+    from seeknal_spark.training.historical import HistoricalFeatures
 
     hist = HistoricalFeatures(churn_lookups(groups), timestamp_col="prediction_time")
     spine = spark.read.parquet(spine_path)
@@ -282,7 +282,7 @@ def _train(
 
 
 def _parity(schema: FeatureSchema, table: OnlineTable, hist: HistoricalFeatures) -> dict[str, Any]:
-    from seeknal_spark.parity import check_values, validate_parity
+    from seeknal_spark.monitoring.parity import check_values, validate_parity
 
     validate_parity(schema, table)
     report = check_values(table, hist)
@@ -323,7 +323,7 @@ def _drift(
     out: str,
 ) -> dict[str, Any]:
     """Training set (reference) against the served snapshot (current), as an HTML report."""
-    from seeknal_spark.drift import compute_drift
+    from seeknal_spark.monitoring.drift import compute_drift
 
     names = schema.feature_names
     reference = spark.read.parquet(training_path).select(*names)

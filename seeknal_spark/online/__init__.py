@@ -2,14 +2,12 @@
 
 from seeknal_spark.online.embedded import EmbeddedSink
 from seeknal_spark.online.export import Snapshot, export_snapshots, serve_historical
-from seeknal_spark.online.job import ExportSummary, run_export
 from seeknal_spark.online.redis import RedisSink
 from seeknal_spark.online.sink import OnlineSink, SinkWriter
 from seeknal_spark.online.table import OnlineFeatures, OnlineTable
 
 __all__ = [
     "EmbeddedSink",
-    "ExportSummary",
     "OnlineFeatures",
     "OnlineSink",
     "OnlineTable",
@@ -17,6 +15,5 @@ __all__ = [
     "SinkWriter",
     "Snapshot",
     "export_snapshots",
-    "run_export",
     "serve_historical",
 ]

@@ -32,8 +32,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import OnlineStoreError
-from seeknal_spark.naming import validate_name
 from seeknal_spark.online.sink import OnlineSink, SinkWriter
 
 __all__ = ["EmbeddedSink", "default_online_dir"]

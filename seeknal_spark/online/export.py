@@ -31,6 +31,8 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from seeknal_spark.app.progress import Progress
+from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import (
     ColumnTypeError,
     MissingColumnError,
@@ -38,12 +40,10 @@ from seeknal_spark.errors import (
     SchemaError,
     SeeknalError,
 )
-from seeknal_spark.naming import validate_name
 from seeknal_spark.online.embedded import EmbeddedSink
 from seeknal_spark.online.encoding import KEY_TYPES, ValueCodec, encode_rows
 from seeknal_spark.online.sink import OnlineSink
 from seeknal_spark.online.table import OnlineTable
-from seeknal_spark.progress import Progress
 
 __all__ = ["Snapshot", "export_snapshots", "serve_historical"]
 
@@ -406,7 +406,7 @@ def serve_historical(
     Parameters
     ----------
     hist:
-        A :class:`~seeknal_spark.historical.HistoricalFeatures`.
+        A :class:`~seeknal_spark.training.historical.HistoricalFeatures`.
     name:
         The online table.
     sink:

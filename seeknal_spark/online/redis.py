@@ -42,8 +42,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import ConfigurationError, OnlineStoreError
-from seeknal_spark.naming import validate_name
 from seeknal_spark.online.sink import OnlineSink, SinkWriter
 
 __all__ = ["RedisSink"]

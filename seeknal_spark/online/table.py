@@ -20,8 +20,8 @@ from typing import Any, overload
 
 from pyspark.sql import types as T
 
+from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import NotFoundError, OnlineStoreError
-from seeknal_spark.naming import validate_name
 from seeknal_spark.online.embedded import EmbeddedSink
 from seeknal_spark.online.encoding import ValueCodec, coerce_key_value, encode_key, quote_string
 from seeknal_spark.online.sink import OnlineSink

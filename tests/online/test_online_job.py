@@ -12,9 +12,9 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from seeknal_spark.app.online_export import ExportSummary, make_sink, parse_feature_group
 from seeknal_spark.errors import ConfigurationError, InvalidNameError
 from seeknal_spark.online import EmbeddedSink, OnlineTable, RedisSink, serve_historical
-from seeknal_spark.online.job import ExportSummary, make_sink, parse_feature_group
 
 UTC = timezone.utc
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "jobs"))
@@ -125,7 +125,7 @@ def test_hist_serve_end_to_end_equals_the_snapshot(
 ) -> None:
     """Real feature groups on Delta -> hist.serve -> the values of the snapshot, per key."""
     from seeknal_spark import Entity, FeatureGroup, FeatureStore
-    from seeknal_spark.historical import FeatureLookup, HistoricalFeatures
+    from seeknal_spark.training.historical import FeatureLookup, HistoricalFeatures
 
     store = FeatureStore(str(tmp_path / "store"), spark=spark)
     rows = [

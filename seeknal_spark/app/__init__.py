@@ -1,0 +1,1 @@
+"""The application layer: config reading, inputs, backfills and Project workflows."""

@@ -1,0 +1,1 @@
+"""What users declare: entities, names, feature types (pure data, no Spark)."""

@@ -1,0 +1,1 @@
+"""Entry points over the application layer: the CLI and Airflow."""

@@ -1,0 +1,1 @@
+"""Checks on served and training data: parity and drift."""

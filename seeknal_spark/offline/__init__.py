@@ -1,0 +1,1 @@
+"""The offline engine: the point-in-time join (validation, planner, kernel)."""

@@ -1,0 +1,1 @@
+"""Training data: HistoricalFeatures, lookups, the manifest and the feature schema."""
