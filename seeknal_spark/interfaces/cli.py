@@ -216,7 +216,7 @@ def _materialize_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _materialize(args: argparse.Namespace) -> int:
-    from seeknal_spark.app.progress import Progress
+    from seeknal_spark._progress import Progress
     from seeknal_spark.app.project import MaterializeSummary, WindowResult, split_windows
     from seeknal_spark.definitions.naming import validate_name
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from seeknal_spark.app.progress import Progress
+from seeknal_spark._progress import Progress
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import (
     ColumnTypeError,

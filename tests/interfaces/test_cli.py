@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from seeknal_spark import cli
-from seeknal_spark.app.progress import Progress
+from seeknal_spark._progress import Progress
 from seeknal_spark.errors import ConfigurationError
 from seeknal_spark.store.feature_group import FeatureGroup
 from seeknal_spark.store.feature_store import FeatureStore

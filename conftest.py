@@ -1,4 +1,9 @@
-"""Shared fixtures: one local Spark session with Delta for the whole run."""
+"""Shared fixtures: one local Spark session with Delta for the whole run.
+
+At the repository root so that the docstring examples under ``seeknal_spark/`` (collected
+with ``--doctest-modules``) run against the same session as the tests, with ``spark`` in
+their namespace.
+"""
 
 from __future__ import annotations
 
@@ -45,3 +50,11 @@ def spark() -> Iterator[SparkSession]:
 def store_path(tmp_path: Path) -> str:
     """A fresh folder for a FeatureStore root."""
     return str(tmp_path / "store")
+
+
+@pytest.fixture(autouse=True)
+def _doctest_spark(request: pytest.FixtureRequest) -> None:
+    """Doctests get the session as ``spark`` (only they ask for ``doctest_namespace``)."""
+    if isinstance(request.node, pytest.DoctestItem):
+        namespace = request.getfixturevalue("doctest_namespace")
+        namespace["spark"] = request.getfixturevalue("spark")
