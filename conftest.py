@@ -46,6 +46,27 @@ def spark() -> Iterator[SparkSession]:
     shutil.rmtree(warehouse, ignore_errors=True)
 
 
+#: The session zones of the time-zone matrix: UTC, one with DST changes, one half-hour offset.
+SESSION_ZONES = ["UTC", "America/Los_Angeles", "Asia/Kolkata"]
+
+
+@pytest.fixture(params=SESSION_ZONES)
+def session_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The shared session's ``spark.sql.session.timeZone`` set to each zone for one test.
+
+    Time-sensitive modules run under every zone with
+    ``pytestmark = pytest.mark.usefixtures("session_zone")``; the zone is restored after the
+    test (a test-only setting: the library never changes it).
+    """
+    session: SparkSession = request.getfixturevalue("spark")
+    previous = session.conf.get("spark.sql.session.timeZone") or "UTC"
+    session.conf.set("spark.sql.session.timeZone", request.param)
+    try:
+        yield str(request.param)
+    finally:
+        session.conf.set("spark.sql.session.timeZone", previous)
+
+
 @pytest.fixture()
 def store_path(tmp_path: Path) -> str:
     """A fresh folder for a FeatureStore root."""

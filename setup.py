@@ -4,9 +4,18 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-# Spark 4.0.x with its matching Delta release (Databricks Runtime 17.x ships Spark 4.0).
-SPARK = "pyspark==4.0.1"
-DELTA = "delta-spark==4.0.1"
+# The engine is the platform's (a Databricks runtime, a Spark Connect client, a cluster's own
+# Spark), so it is no unconditional requirement: pip would replace the platform's pyspark and
+# Delta. The `local` extra brings the tested Spark 4.0.x with its matching Delta release
+# (Databricks Runtime 17.x ships Spark 4.0); seeknal_spark checks the Spark version at import.
+LOCAL = ["pyspark==4.0.1", "delta-spark==4.0.1"]
+# What a Spark Connect client needs beside pyspark (pyspark 4.0.1's own `connect` extra).
+CONNECT = [
+    "grpcio>=1.67.0",
+    "grpcio-status>=1.67.0",
+    "googleapis-common-protos>=1.65.0",
+    "zstandard>=0.23",
+]
 
 setup(
     name="seeknal-spark",
@@ -19,17 +28,19 @@ setup(
     packages=find_packages(include=["seeknal_spark", "seeknal_spark.*"]),
     package_data={"seeknal_spark": ["py.typed"]},
     install_requires=[
-        SPARK,
-        DELTA,
         "pyarrow>=15",
         "pandas>=2.2,<3",
         "numpy>=1.26",
         "PyYAML>=6.0",
     ],
     extras_require={
+        "local": LOCAL,
+        "connect": CONNECT,
         "redis": ["redis>=5.0"],
         "ml": ["scikit-learn>=1.4"],
-        "test": [
+        "test": [  # runs on local Spark: includes the local extra
+            *LOCAL,
+            *CONNECT,  # the Spark Connect lane's client
             "redis>=5.0",
             "pytest>=8",
             "pytest-timeout>=2.3",

@@ -14,27 +14,27 @@ or a path), writes the training set to ``--output`` (Parquet or Delta) and, besi
 rebuild the same rows) and ``<output>.schema.json`` (the feature schema).
 Logs are JSON lines on stderr; the last line on stdout is a one-line JSON summary.
 Exit code 0 on success, 1 when the job failed, 2 for a bad argument or
-configuration. Runs ``seeknal-spark train`` (same options).
+configuration. Runs (through ``seeknal_spark.interfaces.jobs.run_job``)
+``seeknal-spark train`` (same options).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the train job with ``argv`` (default: the command line)."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job with ``argv`` (default: the command line); return the exit code."""
     try:
-        from seeknal_spark.interfaces.cli import main as cli_main
+        from seeknal_spark.interfaces.jobs import run_job
     except ImportError as exc:
-        print(
-            f"build_training: error: cannot import seeknal_spark ({exc}); install the wheel on "
-            "the driver or pass it with spark-submit --py-files",
-            file=sys.stderr,
+        sys.stderr.write(
+            f"build_training: error: cannot import seeknal_spark ({exc}); install the wheel on the "
+            "driver or pass it with spark-submit --py-files\n"
         )
         return 2
-    args = sys.argv[1:] if argv is None else argv
-    return cli_main(["train", "--log-format", "json", "--log-level", "INFO", *args])
+    return run_job("build_training", sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

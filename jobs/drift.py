@@ -13,27 +13,27 @@ with Spark aggregations; ``--config`` is optional (its Spark settings for a loca
 Logs are JSON lines on stderr; the last line on stdout is a one-line JSON summary.
 Exit code 0 on success, 1 when the job failed (with ``--fail-on-alert``: when any
 feature has a drift alert), 2 for a bad argument or
-configuration. Runs ``seeknal-spark drift`` (same options).
+configuration. Runs (through ``seeknal_spark.interfaces.jobs.run_job``)
+``seeknal-spark drift`` (same options).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the drift job with ``argv`` (default: the command line)."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job with ``argv`` (default: the command line); return the exit code."""
     try:
-        from seeknal_spark.interfaces.cli import main as cli_main
+        from seeknal_spark.interfaces.jobs import run_job
     except ImportError as exc:
-        print(
-            f"drift: error: cannot import seeknal_spark ({exc}); install the wheel on "
-            "the driver or pass it with spark-submit --py-files",
-            file=sys.stderr,
+        sys.stderr.write(
+            f"drift: error: cannot import seeknal_spark ({exc}); install the wheel on the "
+            "driver or pass it with spark-submit --py-files\n"
         )
         return 2
-    args = sys.argv[1:] if argv is None else argv
-    return cli_main(["drift", "--log-format", "json", "--log-level", "INFO", *args])
+    return run_job("drift", sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -11,30 +11,28 @@ Logs are JSON lines on stderr (spark-submit merges a Python driver's stderr into
 stdout); the last line on stdout is a one-line JSON summary (status, rows, windows,
 versions, duration; ``"status": "error"`` and the windows done so far when it failed).
 Exit code 0 on success, 1 when the job failed, 2 for a bad argument or configuration.
-Runs ``seeknal-spark materialize`` (same options), so a re-run skips windows already
+Runs
+``seeknal-spark materialize`` (same options), so a re-run skips windows already
 written with the same transform and resumes after a failure.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the materialize job with ``argv`` (default: the command line)."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job with ``argv`` (default: the command line); return the exit code."""
     try:
-        from seeknal_spark.interfaces.cli import main as cli_main
+        from seeknal_spark.interfaces.jobs import run_job
     except ImportError as exc:
-        print(
-            f"materialize: error: cannot import seeknal_spark ({exc}); install the wheel on "
-            "the driver or pass it with spark-submit --py-files",
-            file=sys.stderr,
+        sys.stderr.write(
+            f"materialize: error: cannot import seeknal_spark ({exc}); install the wheel on the "
+            "driver or pass it with spark-submit --py-files\n"
         )
         return 2
-    args = sys.argv[1:] if argv is None else argv
-    return cli_main(
-        ["materialize", "--log-format", "json", "--log-level", "INFO", "--no-progress", *args]
-    )
+    return run_job("materialize", sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# .[test] includes the local extra (pyspark and delta-spark at the tested versions)
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 bash scripts/install_redis.sh
 bash scripts/warm_delta_jars.sh

@@ -3,7 +3,10 @@
 # (Maven Central); if that fails, Maven fills ~/.m2, which Spark's resolver also reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DELTA_VERSION=$(python3 -c "import importlib.metadata as m; print(m.version('delta-spark'))")
+DELTA_VERSION=$(python3 -c "import importlib.metadata as m; print(m.version('delta-spark'))") || {
+  echo "delta-spark is not installed: pip install -e '.[local]' (the test extra includes it)" >&2
+  exit 1
+}
 probe() {
   python3 - <<'PY' >/dev/null 2>&1
 from seeknal_spark.session import get_spark

@@ -3,15 +3,19 @@ online serving from one set of definitions, so training and serving cannot drift
 
 The package follows the data's path; each layer imports only the ones before it:
 ``definitions`` -> ``store`` -> ``offline`` -> ``online`` -> ``training`` -> ``monitoring``
--> ``app`` -> ``interfaces`` (``errors``, ``session`` and ``_timestamps`` sit below all).
+-> ``app`` -> ``example`` -> ``interfaces`` (``errors``, ``session``, ``_timestamps``
+and ``_progress`` sit below all).
 """
 
 from __future__ import annotations
 
+# First: raises ImportError naming what to install when pyspark is missing or not Spark 4.0.x.
+from seeknal_spark import _requirements  # noqa: F401
 from seeknal_spark.definitions.entity import Entity
 from seeknal_spark.errors import (
     ColumnTypeError,
     ConfigurationError,
+    EmptyWindowError,
     InvalidNameError,
     MissingColumnError,
     NotFoundError,
@@ -20,6 +24,7 @@ from seeknal_spark.errors import (
     ParityError,
     SchemaError,
     SeeknalError,
+    TransformError,
     VersionConflictError,
 )
 from seeknal_spark.monitoring.drift import DriftReport, DriftThresholds, compute_drift
@@ -43,6 +48,7 @@ __all__ = [
     "DriftReport",
     "DriftThresholds",
     "EmbeddedSink",
+    "EmptyWindowError",
     "Entity",
     "Feature",
     "FeatureGroup",
@@ -66,6 +72,7 @@ __all__ = [
     "SeeknalError",
     "ServingLogger",
     "TrainingManifest",
+    "TransformError",
     "VersionConflictError",
     "WriteResult",
     "__version__",

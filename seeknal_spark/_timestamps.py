@@ -96,14 +96,31 @@ def arrow_utc(table: pa.Table) -> pa.Table:
     >>> t = pa.table({"t": pa.array([0], pa.timestamp("us", tz="America/Los_Angeles"))})
     >>> arrow_utc(t).schema.field("t").type
     TimestampType(timestamp[us, tz=UTC])
+
+    Timestamps nested in structs, arrays and maps are relabelled too:
+
+    >>> s = pa.table({"s": pa.array([{"t": 0}], pa.struct([("t", t.schema.field("t").type)]))})
+    >>> arrow_utc(s).schema.field("s").type
+    StructType(struct<t: timestamp[us, tz=UTC]>)
     """
-    utc = pa.timestamp("us", tz="UTC")
-    fields = [
-        field.with_type(utc)
-        if pa.types.is_timestamp(field.type) and field.type.tz is not None
-        else field
-        for field in table.schema
-    ]
+    fields = [field.with_type(_utc_type(field.type)) for field in table.schema]
     if all(new.type == old.type for new, old in zip(fields, table.schema, strict=True)):
         return table
     return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
+def _utc_type(dtype: pa.DataType) -> pa.DataType:
+    """``dtype`` with every zoned timestamp in it (nested ones included) labelled UTC."""
+    if pa.types.is_timestamp(dtype):
+        return pa.timestamp("us", tz="UTC") if dtype.tz is not None else dtype
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(_utc_type(f.type)) for f in dtype])
+    if pa.types.is_map(dtype):
+        key = dtype.key_field.with_type(_utc_type(dtype.key_field.type))
+        item = dtype.item_field.with_type(_utc_type(dtype.item_field.type))
+        return pa.map_(key, item, keys_sorted=dtype.keys_sorted)
+    if pa.types.is_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_utc_type(dtype.value_type)))
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(dtype.value_field.with_type(_utc_type(dtype.value_type)))
+    return dtype

@@ -9,9 +9,11 @@ anything the library raises on purpose::
     ├── SchemaError                 data does not match what was declared
     │   ├── MissingColumnError      a required column is absent
     │   ├── ColumnTypeError         a column has the wrong Spark type
-    │   └── NullValueError          a key or event-time column holds nulls
+    │   ├── NullValueError          a key or event-time column holds nulls
+    │   └── EmptyWindowError        an overwrite would empty a window that holds rows
     ├── NotFoundError               unknown feature group, version, feature or table
     ├── VersionConflictError        a version's schema/logic changed: bump the version
+    ├── TransformError              a feature group's transform failed while Spark ran it
     ├── OnlineStoreError            the online sink failed or is unreachable
     └── ParityError                 training and serving disagree
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "ColumnTypeError",
     "ConfigurationError",
+    "EmptyWindowError",
     "InvalidNameError",
     "MissingColumnError",
     "NotFoundError",
@@ -32,6 +35,7 @@ __all__ = [
     "ParityError",
     "SchemaError",
     "SeeknalError",
+    "TransformError",
     "VersionConflictError",
 ]
 
@@ -64,8 +68,16 @@ class NullValueError(SchemaError):
     """A key or event-time column holds null values."""
 
 
+class EmptyWindowError(SchemaError):
+    """A transform returned no rows for a window that holds rows (pass ``allow_empty=True``)."""
+
+
 class NotFoundError(SeeknalError):
     """An unknown feature group, version, feature, table or key was asked for."""
+
+
+class TransformError(SeeknalError):
+    """A feature group's transform failed while Spark ran it (e.g. a UDF raised)."""
 
 
 class VersionConflictError(SeeknalError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import sys
 from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
@@ -70,7 +71,16 @@ def configure_builder(
                 "SEEKNAL_DELTA_JARS to resolve them from Maven Central"
             )
         return builder.config("spark.jars", ",".join(jars))
-    from delta import configure_spark_with_delta_pip
+    try:  # delta-spark (the local extra): imported lazily, only a local session needs it here
+        from delta import configure_spark_with_delta_pip
+    except ModuleNotFoundError as exc:
+        if exc.name != "delta":
+            raise
+        raise ConfigurationError(
+            "a local Spark session with Delta needs the delta-spark package: "
+            "pip install 'seeknal-spark[local]' (or set SEEKNAL_DELTA_JARS to a folder of "
+            "Delta jars); on Databricks or a cluster, use the platform's session instead"
+        ) from exc
 
     return configure_spark_with_delta_pip(builder)
 
@@ -81,6 +91,7 @@ def get_spark(
     master: str = "local[*]",
     conf: Mapping[str, str] | None = None,
     jars_dir: str | None = None,
+    remote: str | None = None,
 ) -> SparkSession:
     """Return the active SparkSession, or build a local one with Delta enabled.
 
@@ -88,7 +99,11 @@ def get_spark(
     is: no setting is read or changed. Under ``spark-submit`` the session is built from the
     command line's settings alone. Only a local session built here gets
     ``master``, ``conf`` and the local defaults (UTC time zone, UI off, few shuffle
-    partitions).
+    partitions); its executors run the driver's Python (``PYSPARK_PYTHON`` is set to
+    this interpreter unless it is already set), so they import what the driver imports.
+    With ``remote=`` (or the ``SPARK_REMOTE`` environment variable, as pyspark reads it)
+    a Spark Connect session to that server is returned (``sc://host:port``); its server
+    owns every setting.
 
     Parameters
     ----------
@@ -100,15 +115,29 @@ def get_spark(
         Extra settings for a new session; they override the local defaults.
     jars_dir:
         Offline folder of Delta jars (see :func:`configure_builder`).
+    remote:
+        A Spark Connect URL; defaults to ``SPARK_REMOTE`` when that is set.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    remote = remote or os.environ.get("SPARK_REMOTE") or None
+    if remote:
+        logger.info("connecting to the Spark Connect server %s", remote)
+        return SparkSession.builder.remote(remote).getOrCreate()
     if os.environ.get("PYSPARK_GATEWAY_PORT"):
         # launched by spark-submit (or pyspark): master, packages and confs come from its
         # command line and spark-defaults; the session is built from them untouched
         logger.info("starting the Spark session configured by spark-submit")
-        return SparkSession.builder.appName(app_name).getOrCreate()
+        spark = SparkSession.builder.appName(app_name).getOrCreate()
+        if DELTA_EXTENSION not in (spark.conf.get("spark.sql.extensions", "") or ""):
+            raise ConfigurationError(
+                "the spark-submit session has no Delta Lake: add --packages "
+                "io.delta:delta-spark_2.13:4.0.1 --conf spark.sql.extensions="
+                f"{DELTA_EXTENSION} --conf spark.sql.catalog.spark_catalog={DELTA_CATALOG}"
+            )
+        return spark
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name).master(master)
     for key, value in {**LOCAL_DEFAULTS, **dict(conf or {})}.items():
         builder = builder.config(key, value)

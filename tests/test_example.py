@@ -66,6 +66,7 @@ def test_generator_arguments_are_checked(spark: SparkSession) -> None:
         churn_spine(spark, n_days=10, horizon_days=8, warmup_days=8)
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_churn_label_is_behaviour_after_prediction_time(spark: SparkSession) -> None:
     spine = churn_spine(spark, n_customers=40, n_days=24, seed=5).collect()
     txns = (
@@ -85,6 +86,7 @@ def test_churn_label_is_behaviour_after_prediction_time(spark: SparkSession) -> 
     assert {r.churned for r in spine} == {0, 1}
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_customer_spend_trailing_windows(spark: SparkSession) -> None:
     txns = spark.createDataFrame(
         [

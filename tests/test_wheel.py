@@ -1,64 +1,36 @@
-"""The cluster path: a built wheel of the package runs a job through ``spark-submit``.
+"""The cluster path, and the local extra: a built wheel runs a job through ``spark-submit``.
 
-The wheel is built with ``pip wheel``, installed (without dependencies) in a fresh virtual
-environment that borrows pyspark/delta from this interpreter (``--system-site-packages``),
-and shipped with ``--py-files``. The job runs from a temporary folder holding a copy of
-``jobs/``, with the venv's Python as the driver and worker Python: the repository is not
-on ``sys.path``, so ``seeknal_spark`` comes from the wheel.
+The wheel (built once per session, see ``tests/venvs.py``) is installed with its ``local``
+extra into an empty virtual environment: pip brings pyspark, delta-spark and the rest, and
+nothing comes from the interpreter running the tests (which may itself be a virtualenv).
+That environment's ``spark-submit`` runs the job with the wheel shipped as ``--py-files``,
+from a temporary folder holding a copy of ``jobs/``, with the venv's Python as the driver and
+worker Python: the repository is not on ``sys.path``, so ``seeknal_spark`` comes from the
+wheel.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import textwrap
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
 from seeknal_spark.store.feature_store import FeatureStore
+from tests.venvs import REPO, built_wheel, clean_env, distributions, new_venv, pip_install, run
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 DELTA_PACKAGE = "io.delta:delta-spark_2.13:4.0.1"
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
-
-
-def _run(
-    cmd: list[str],
-    *,
-    timeout: float,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(cmd)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}"
-            f"\n--- stderr\n{result.stderr[-6000:]}"
-        )
-    return result
-
-
-def _spark_submit() -> str:
-    """spark-submit of the pyspark this interpreter imports (the tested Spark version)."""
-    import pyspark
-
-    found = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-    if not found.is_file():
-        pytest.fail(f"pyspark at {found.parent.parent} has no bin/spark-submit")
-    return str(found)
 
 
 def _write_config(folder: Path, store: Path) -> Path:
@@ -93,54 +65,66 @@ def _write_config(folder: Path, store: Path) -> Path:
     return config
 
 
-def test_wheel_runs_materialize_through_spark_submit(tmp_path: Path, spark: SparkSession) -> None:
-    # 1. Build the wheel from a copy of the checkout (setuptools writes build/ in the tree).
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("setup.py", "pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, src / name)
-    shutil.copytree(
-        REPO / "seeknal_spark",
-        src / "seeknal_spark",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-    )
-    dist = tmp_path / "dist"
-    _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(src)],
-        timeout=600,
-    )
-    wheels = sorted(dist.glob("seeknal_spark-*.whl"))
-    assert len(wheels) == 1, wheels
-    wheel = wheels[0]
+@pytest.fixture()
+def venv_python(tmp_path: Path) -> Iterator[Path]:
+    """An empty virtualenv's Python; the environment (hundreds of MB) is removed afterwards."""
+    yield new_venv(tmp_path / "venv")
+    shutil.rmtree(tmp_path / "venv", ignore_errors=True)
+
+
+def test_wheel_runs_materialize_through_spark_submit(
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    venv_python: Path,
+    spark: SparkSession,
+) -> None:
+    # 1. The wheel holds the package and nothing else.
+    wheel = built_wheel(tmp_path_factory)
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    for module in ("__init__.py", "py.typed", "cli.py", "online/__init__.py", "example/data.py"):
-        assert f"seeknal_spark/{module}" in names, f"{module} missing from {wheel.name}"
+    package = REPO / "seeknal_spark"
+    modules = [p for p in package.rglob("*") if p.suffix == ".py" or p.name == "py.typed"]
+    expected = {p.relative_to(REPO).as_posix() for p in modules}
+    assert len(expected) > 20 and not expected - names, sorted(expected - names)
     assert not any(n.startswith(("tests/", "jobs/")) for n in names)
 
-    # 2. A fresh venv with the wheel installed (pyspark & co. from the system site).
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], timeout=300)
-    python = venv / "bin" / "python"
-    _run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
-        timeout=300,
+    # 2. An empty venv gets the wheel with the local extra: the tested pyspark and Delta.
+    python = venv_python
+    venv = python.parent.parent
+    pip_install(python, f"{wheel}[local]")
+    installed = distributions(python)
+    assert {d: installed.get(d) for d in ("pyspark", "delta-spark", "seeknal-spark")} == {
+        "pyspark": "4.0.1",
+        "delta-spark": "4.0.1",
+        "seeknal-spark": "0.1.0",
+    }, installed
+    # spark-submit of the venv's pyspark: its Spark home is the pyspark package itself
+    found = sorted(venv.glob("lib/python*/site-packages/pyspark/bin/spark-submit"))
+    assert len(found) == 1, found
+    spark_submit = found[0]
+    # A local session gets Delta from the extra's delta-spark (its jars, same release).
+    packages = run(
+        [
+            str(python),
+            "-c",
+            "from pyspark.sql import SparkSession\n"
+            "from seeknal_spark.session import configure_builder\n"
+            "print(configure_builder(SparkSession.builder)._options['spark.jars.packages'])",
+        ],
+        timeout=120,
+        cwd=venv,
     )
+    assert packages.stdout.strip().splitlines()[-1] == DELTA_PACKAGE, packages.stdout
 
     # 3. A working folder outside the repository, with its own copy of the jobs.
     work = tmp_path / "work"
     shutil.copytree(REPO / "jobs", work / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
     store = tmp_path / "store"
     config = _write_config(work, store)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"PYTHONPATH", "SPARK_HOME", "PYSPARK_DRIVER_PYTHON", "PYSPARK_PYTHON"}
-    }
-    env.update(PYSPARK_PYTHON=str(python), TZ="UTC", PYTHONPATH=str(wheel))
+    env = clean_env(PYSPARK_PYTHON=str(python), TZ="UTC", PYTHONPATH=str(wheel))
 
     # The driver imports seeknal_spark from the wheel, never from the checkout.
-    probe = _run(
+    probe = run(
         [
             str(python),
             "-c",
@@ -158,7 +142,7 @@ def test_wheel_runs_materialize_through_spark_submit(tmp_path: Path, spark: Spar
     # 4. spark-submit --py-files <wheel> jobs/materialize.py ...
     conf_args = [arg for key, value in DELTA_CONF.items() for arg in ("--conf", f"{key}={value}")]
     cmd = [
-        _spark_submit(),
+        str(spark_submit),
         "--master", "local[2]",
         "--packages", DELTA_PACKAGE,
         *conf_args,
@@ -173,7 +157,7 @@ def test_wheel_runs_materialize_through_spark_submit(tmp_path: Path, spark: Spar
         "--end", "2024-01-07",
     ]  # fmt: skip
     env.pop("PYTHONPATH")  # spark-submit puts the --py-files on the driver's path itself
-    result = _run(cmd, timeout=600, cwd=work, env=env)
+    result = run(cmd, timeout=600, cwd=work, env=env)
     summary = json.loads(result.stdout.strip().splitlines()[-1])  # the job's one-line JSON
     assert summary["feature_groups"]["customer_spend"]["rows"] > 0, summary
 

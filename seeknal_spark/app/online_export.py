@@ -1,11 +1,13 @@
 """The export as a job: from a feature store and feature-group names to a served online table.
 
-:func:`run_export` is what ``jobs/export_online.py`` (spark-submit) and the CLI's
-``seeknal-spark serve`` call. It takes plain values (paths, names, a URL), builds the
-point-in-time features of the named feature groups with
-:class:`~seeknal_spark.training.historical.HistoricalFeatures`, exports their snapshot with
-:func:`~seeknal_spark.online.export.serve_historical`, and returns an
-:class:`ExportSummary`.
+:func:`run_export` is what ``jobs/export_online.py`` (spark-submit) calls without a project
+file. It takes plain values (paths, names, a URL), builds the point-in-time features of the
+named feature groups with :class:`~seeknal_spark.training.historical.HistoricalFeatures`
+(a group without a version: its latest registered version,
+:func:`~seeknal_spark.app.versions.latest_version`), exports their snapshot with
+:func:`serve_snapshot` to the sink of :func:`~seeknal_spark.app.sinks.make_sink`, and
+returns an :class:`ExportSummary`. ``Project.serve`` exports through the same
+:func:`serve_snapshot`.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from seeknal_spark.app.sinks import make_sink
+from seeknal_spark.app.versions import latest_version
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import ConfigurationError
-from seeknal_spark.online.embedded import EmbeddedSink
-from seeknal_spark.online.export import serve_historical
-from seeknal_spark.online.redis import RedisSink
 from seeknal_spark.online.sink import OnlineSink
+from seeknal_spark.online.table import OnlineTable
+from seeknal_spark.store.feature_store import FeatureStore
+from seeknal_spark.training.historical import HistoricalFeatures, historical_from_store
 
-__all__ = ["ExportSummary", "make_sink", "parse_feature_group", "run_export"]
+__all__ = ["ExportSummary", "make_sink", "parse_feature_group", "run_export", "serve_snapshot"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,32 +56,44 @@ class ExportSummary:
         )
 
 
-def parse_feature_group(spec: str) -> tuple[str, str]:
-    """``"name"`` or ``"name:version"`` -> ``(name, version)`` (version default ``v1``)."""
+def parse_feature_group(spec: str) -> tuple[str, str | None]:
+    """``"name"`` or ``"name:version"`` -> ``(name, version)``; no version gives ``None``.
+
+    ``None`` is resolved to the latest registered version when the export runs.
+
+    Examples
+    --------
+    >>> parse_feature_group("customer_spend:v2"), parse_feature_group("customer_spend")
+    (('customer_spend', 'v2'), ('customer_spend', None))
+    """
     name, _, version = spec.partition(":")
-    return validate_name(name, "feature group"), validate_name(version or "v1", "version")
+    return (
+        validate_name(name, "feature group"),
+        None if not version else validate_name(version, "version"),
+    )
 
 
-def make_sink(
+def serve_snapshot(
+    hist: HistoricalFeatures,
     *,
-    redis_url: str | None = None,
-    redis_password_env: str | None = None,
-    online_dir: str | None = None,
-) -> OnlineSink:
-    """A :class:`RedisSink` when ``redis_url`` is given, else an :class:`EmbeddedSink`."""
-    if redis_url:
-        if online_dir:
-            raise ConfigurationError("give either a Redis URL or an online folder, not both")
-        return RedisSink(redis_url, password_env=redis_password_env)
-    if redis_password_env:
-        raise ConfigurationError("redis_password_env needs a Redis URL (--redis-url)")
-    return EmbeddedSink(online_dir)
+    name: str,
+    sink: OnlineSink | None,
+    as_of: datetime | None = None,
+    expire_keys: bool = False,
+    progress: bool | None = None,
+) -> OnlineTable:
+    """Export ``hist``'s snapshot as of ``as_of`` to the online table ``name``.
+
+    :meth:`HistoricalFeatures.serve <seeknal_spark.training.historical.HistoricalFeatures.serve>`,
+    the one export path of the library.
+    """
+    return hist.serve(name, sink, as_of, expire_keys=expire_keys, progress=progress)
 
 
 def run_export(
     *,
     store_path: str,
-    feature_groups: Sequence[str | tuple[str, str]],
+    feature_groups: Sequence[str | tuple[str, str | None]],
     name: str,
     redis_url: str | None = None,
     redis_password_env: str | None = None,
@@ -95,7 +111,8 @@ def run_export(
     store_path:
         Root of the :class:`~seeknal_spark.store.feature_store.FeatureStore`.
     feature_groups:
-        ``"name"``, ``"name:version"`` or ``(name, version)`` per feature group.
+        ``"name"``, ``"name:version"`` or ``(name, version)`` per feature group; without
+        a version, the latest registered one.
     name:
         The online table.
     redis_url, redis_password_env, online_dir, sink:
@@ -114,17 +131,17 @@ def run_export(
     ExportSummary
         Keys written, seconds, generation.
     """
-    from seeknal_spark.training.historical import historical_from_store
-
-    specs = [parse_feature_group(g) if isinstance(g, str) else g for g in feature_groups]
-    if not specs:
+    given = [parse_feature_group(g) if isinstance(g, str) else g for g in feature_groups]
+    if not given:
         raise ConfigurationError("name at least one feature group to export (NAME[:VERSION])")
     target = sink or make_sink(
         redis_url=redis_url, redis_password_env=redis_password_env, online_dir=online_dir
     )
     started = time.monotonic()
-    hist = historical_from_store(store_path, specs, spark=spark)
-    table = serve_historical(
+    store = FeatureStore(store_path, spark=spark)
+    specs = [(group, version or latest_version(store, group)) for group, version in given]
+    hist = historical_from_store(store, specs)
+    table = serve_snapshot(
         hist, name=name, sink=target, as_of=as_of, expire_keys=expire_keys, progress=progress
     )
     meta: dict[str, Any] = table.metadata

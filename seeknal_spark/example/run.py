@@ -334,12 +334,11 @@ def _drift(
     current: DataFrame = reduce(
         lambda left, right: left.join(right, on=["customer_id"], how="full"), parts
     ).select(*names)
-    # compute_drift runs a few jobs over each side: compute the snapshot join once
-    current = current.cache()
-    try:
-        report = compute_drift(reference, current, features=names)
-    finally:
-        current.unpersist()
+    # compute_drift runs a few jobs over each side: compute the snapshot join once, into a
+    # file rather than the cache (serverless Spark Connect refuses cache() and persist())
+    snapshot_path = training_path.rstrip("/").rsplit("/", 1)[0] + "/served_snapshot"
+    current.write.mode("overwrite").parquet(snapshot_path)
+    report = compute_drift(reference, spark.read.parquet(snapshot_path), features=names)
     report.to_html(out)
     psi = [f.psi for f in report.features if f.psi is not None]
     return {

@@ -1,1 +1,1 @@
-"""Entry points over the application layer: the CLI and Airflow."""
+"""Entry points over the application layer: the CLI, the jobs/ wrapper and Airflow."""

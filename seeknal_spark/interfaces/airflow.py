@@ -7,8 +7,8 @@
             │            jobs/materialize.py --config <cfg> --feature-group <group>
             │                 --start <data_interval_start> --end <data_interval_end>
             ▼
-    export_online        jobs/export_online.py --store <store> --feature-group <group>:<version>
-            │                 ... --name <online table> [sink options] --as-of <interval end>
+    export_online        jobs/export_online.py --config <cfg> --as-of <interval end>
+            │                 (the project's lookups and online sink: ``Project.serve``)
             ▼
     parity_check         jobs/parity.py --config <cfg> ...      (only with with_parity=True)
 
@@ -37,7 +37,6 @@ from seeknal_spark.session import DELTA_CATALOG, DELTA_EXTENSION
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-    from seeknal_spark.app.config import ProjectConfig
 
 __all__ = ["DEFAULT_START_DATE", "DELTA_PACKAGE", "build_dag", "find_jobs_dir"]
 
@@ -90,38 +89,6 @@ def find_jobs_dir(jobs_dir: str | os.PathLike[str] | None = None) -> Path:
             "install does not ship the jobs, copy them from the repository's jobs/ folder"
         )
     return folder.resolve()
-
-
-def _export_args(project: ProjectConfig, names: Sequence[str]) -> list[str]:
-    """The command line of ``jobs/export_online.py`` for a project's online section.
-
-    The groups served are those of the project's lookups (or every scheduled group when
-    there is no lookup), each at the lookup's version or the group's own.
-    """
-    if project.store.path is None:
-        raise ConfigurationError(
-            f"{project.source}: store: jobs/export_online.py reads a store by path; this "
-            f"project keeps its tables in catalog {project.store.catalog!r}"
-        )
-    served: dict[str, str] = {}
-    for lookup in project.lookups:
-        group = project.feature_groups[lookup.feature_group]
-        served.setdefault(group.name, lookup.version or group.version)
-    if not served:
-        served = {name: project.feature_groups[name].version for name in names}
-    args = ["--store", project.store.path]
-    for group_name, version in served.items():
-        args += ["--feature-group", f"{group_name}:{version}"]
-    args += ["--name", project.online.table or project.name]
-    online = project.online
-    if online.sink == "redis" and online.redis is not None:
-        # url_env is read where the DAG is parsed; the password is read by the job itself.
-        args += ["--redis-url", online.redis.resolved_url()]
-        if online.redis.password_env:
-            args += ["--redis-password-env", online.redis.password_env]
-    elif online.embedded is not None and online.embedded.path:
-        args += ["--online-dir", online.embedded.path]
-    return args
 
 
 def _airflow_classes() -> tuple[Any, Any, Any]:
@@ -282,7 +249,8 @@ def build_dag(
         )
 
     cfg = ["--config", str(config)]
-    export = [*_export_args(project, names), "--as-of", WINDOW_END, *export_args]
+    # the export runs the project's own serve (its lookups and online sink), as the CLI does
+    export = [*cfg, "--as-of", WINDOW_END, *export_args]
     with dag_class(dag_id=dag_id, schedule=schedule, start_date=start_date, **dag_kwargs) as dag:
         materialize = [
             submit(

@@ -11,12 +11,35 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from seeknal_spark.monitoring.drift import DriftReport, FeatureDrift
+from seeknal_spark.monitoring.drift_results import DriftAlert, DriftThresholds, FeatureDrift
 
-__all__ = ["render_html"]
+__all__ = ["ReportLike", "render_html"]
+
+
+class ReportLike(Protocol):
+    """What the page needs of a report (:class:`~seeknal_spark.monitoring.drift.DriftReport`).
+
+    A protocol, so this module depends on the result types only and the report's
+    ``to_html`` can call :func:`render_html` without an import cycle.
+    """
+
+    @property
+    def features(self) -> tuple[FeatureDrift, ...]: ...
+
+    @property
+    def thresholds(self) -> DriftThresholds: ...
+
+    @property
+    def skipped(self) -> tuple[str, ...]: ...
+
+    @property
+    def alerts(self) -> list[DriftAlert]: ...
+
+    @property
+    def warnings(self) -> list[DriftAlert]: ...
+
 
 _REF_COLOR = "#1f77b4"
 _CUR_COLOR = "#ff7f0e"
@@ -197,8 +220,16 @@ def _feature_section(f: FeatureDrift, anchor: str) -> str:
     )
 
 
-def render_html(report: DriftReport, *, title: str = "Feature drift report") -> str:
-    """The whole report as one HTML document (a string)."""
+def render_html(report: ReportLike, *, title: str = "Feature drift report") -> str:
+    """The whole report as one HTML document (a string).
+
+    Examples
+    --------
+    >>> from seeknal_spark.monitoring.drift import DriftReport, DriftThresholds
+    >>> page = render_html(DriftReport((), DriftThresholds()), title="empty")
+    >>> page.startswith("<!DOCTYPE html>"), "0 features" in page
+    (True, True)
+    """
     t = report.thresholds
     summary_rows = []
     sections = []

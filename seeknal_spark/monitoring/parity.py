@@ -16,14 +16,20 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import TimestampType
+
+from seeknal_spark._timestamps import to_utc_datetime, utc_literal
+from seeknal_spark.definitions.naming import quote_identifier
 from seeknal_spark.errors import ParityError
+from seeknal_spark.training.historical import FeatureLookup, HistoricalFeatures
 
 if TYPE_CHECKING:
     from seeknal_spark.online.table import OnlineTable
-    from seeknal_spark.training.historical import HistoricalFeatures
     from seeknal_spark.training.schema import FeatureSchema
 
 __all__ = ["ValueParityReport", "check_values", "validate_parity"]
@@ -33,9 +39,28 @@ logger = logging.getLogger(__name__)
 #: Keys compared per lookup by :func:`check_values` when no ``sample`` is given.
 DEFAULT_MAX_KEYS = 10_000
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 
 def schema_problems(schema: FeatureSchema, metadata: Mapping[str, Any]) -> list[str]:
-    """Every way an online table's metadata differs from a model's feature schema."""
+    """Every way an online table's metadata differs from a model's feature schema.
+
+    The checks of :func:`validate_parity`, as sentences (empty when the table fits).
+
+    Examples
+    --------
+    >>> from seeknal_spark.training.schema import FeatureSchema, LookupSchema, SchemaFeature
+    >>> schema = FeatureSchema(
+    ...     (SchemaFeature("spend", "double", "spend", "v1", "spend"),),
+    ...     (LookupSchema("spend", "v1", ("customer_id",), None, 3, "abc", ("spend",)),),
+    ... )
+    >>> served = {"table": "churn", "features": {"spend": "bigint"},
+    ...           "lookups": [{"feature_group": "spend", "version": "v2"}]}
+    >>> for problem in schema_problems(schema, served):
+    ...     print(problem.split(";")[0])
+    type mismatch for feature 'spend': trained as double, served as bigint
+    version mismatch for feature group 'spend': trained on 'v1', served from ['v2']
+    """
     problems: list[str] = []
     served: dict[str, str] = dict(metadata.get("features", {}))
     table = metadata.get("table", "?")
@@ -164,8 +189,6 @@ def values_equal(offline: Any, online: Any) -> bool:
     if isinstance(offline, float) and isinstance(online, float):
         return (math.isnan(offline) and math.isnan(online)) or offline == online
     if isinstance(offline, datetime) and isinstance(online, datetime):
-        from seeknal_spark._timestamps import to_utc_datetime
-
         return to_utc_datetime(offline) == to_utc_datetime(online)
     if isinstance(offline, date) and isinstance(online, date):
         return offline == online
@@ -207,22 +230,17 @@ def compare_rows(
 
 def _offline_sample(
     hist: HistoricalFeatures,
-    lookup: Any,
+    lookup: FeatureLookup,
     delta_version: int | None,
     as_of: datetime,
     limit: int,
     seed: int,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A deterministic sample of a lookup's keys and their point-in-time rows at ``as_of``."""
-    from pyspark.sql import functions as F
-
-    from seeknal_spark._timestamps import utc_literal
-    from seeknal_spark.training.historical import HistoricalFeatures
-
     group = lookup.feature_group
     version = lookup.resolved_version()
     join_keys = list(group.entity.join_keys)
-    table = group.store.read_table(group.name, version, as_of_version=delta_version)
+    table = lookup.store.read_table(group.name, version, as_of_version=delta_version)
     sampled = (
         table.select(*join_keys)
         .distinct()
@@ -238,9 +256,33 @@ def _offline_sample(
     spine = sampled.withColumn(hist.timestamp_col, utc_literal(as_of))
     pinned = None if delta_version is None else {group.name: delta_version}
     names = [lookup.output_name(f) for f in lookup.features or ()]
-    rows = single.to_dataframe(spine, as_of=pinned).select(*join_keys, *names).collect()
+    rows = _collect_instants(single.to_dataframe(spine, as_of=pinned).select(*join_keys, *names))
     keys = [{k: r[k] for k in join_keys} for r in rows]  # bounded by ``limit``
     return keys, [{n: r[n] for n in names} for r in rows]
+
+
+def _collect_instants(df: DataFrame) -> list[dict[str, Any]]:
+    """The (small) rows of ``df``, with ``timestamp`` columns as aware UTC datetimes.
+
+    PySpark's ``collect`` turns a timestamp into a naive datetime in the driver Python's
+    local zone, which the comparison would read as UTC (and which, in a repeated DST hour,
+    no longer says which pass it was); reading ``unix_micros`` keeps the exact instant.
+    """
+    stamps = [f.name for f in df.schema.fields if isinstance(f.dataType, TimestampType)]
+    columns = [
+        F.unix_micros(F.col(quote_identifier(c))).alias(c)
+        if c in stamps
+        else F.col(quote_identifier(c))
+        for c in df.columns
+    ]
+    out: list[dict[str, Any]] = []
+    for row in df.select(*columns).collect():
+        values = row.asDict()
+        for name in stamps:
+            if values[name] is not None:
+                values[name] = _EPOCH + timedelta(microseconds=values[name])
+        out.append(values)
+    return out
 
 
 def check_values(

@@ -1,7 +1,7 @@
 """Online serving: export point-in-time snapshots to a key-value sink and read features by key."""
 
 from seeknal_spark.online.embedded import EmbeddedSink
-from seeknal_spark.online.export import Snapshot, export_snapshots, serve_historical
+from seeknal_spark.online.export import Snapshot, export_snapshots
 from seeknal_spark.online.redis import RedisSink
 from seeknal_spark.online.sink import OnlineSink, SinkWriter
 from seeknal_spark.online.table import OnlineFeatures, OnlineTable
@@ -15,5 +15,4 @@ __all__ = [
     "SinkWriter",
     "Snapshot",
     "export_snapshots",
-    "serve_historical",
 ]

@@ -28,13 +28,17 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from seeknal_spark._executors import executors_are_local
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import OnlineStoreError
 from seeknal_spark.online.sink import OnlineSink, SinkWriter
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = ["EmbeddedSink", "default_online_dir"]
 
@@ -81,20 +85,56 @@ class EmbeddedSink(OnlineSink):
         ``$SEEKNAL_ONLINE_DIR`` or ``~/.seeknal/online``.
     orphan_after:
         Seconds without heartbeat after which an uncommitted generation is removed.
+    shared:
+        The folder is storage that every executor and the serving process see (a mounted
+        network volume): allows exports from a cluster or a Spark Connect session, which
+        are refused otherwise (use :class:`~seeknal_spark.online.redis.RedisSink` there).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from seeknal_spark.online import OnlineTable, Snapshot, export_snapshots
+    >>> sink = EmbeddedSink(tempfile.mkdtemp())
+    >>> df = spark.createDataFrame([("a", 5.0)], "customer_id string, total double")
+    >>> _ = export_snapshots([Snapshot("spend", "v1", ("customer_id",), df)],
+    ...                      name="spend_online", sink=sink, progress=False)
+    >>> OnlineTable.open("spend_online", sink=sink).get_features([{"customer_id": "a"}]).rows
+    [{'total': 5.0}]
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, orphan_after: float = 600.0
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        orphan_after: float = 600.0,
+        shared: bool = False,
     ) -> None:
         self.path = os.path.abspath(os.fspath(path) if path is not None else default_online_dir())
         self.orphan_after = orphan_after
+        self.shared = shared
         self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"EmbeddedSink(path={self.path!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "orphan_after": self.orphan_after}
+        return {"path": self.path, "orphan_after": self.orphan_after, "shared": self.shared}
+
+    def check_session(self, spark: SparkSession) -> None:
+        """Refuse executors that may run on other hosts, unless the folder is ``shared``.
+
+        The executors write the SQLite file and the serving process reads it, so they must
+        see one folder: true on a local master; on a cluster or through Spark Connect only
+        when the folder is shared storage (say so with ``shared=True``).
+        """
+        if self.shared or executors_are_local(spark):
+            return
+        raise OnlineStoreError(
+            f"the embedded online store at {self.path} is a local folder, but this Spark "
+            "session's executors may run on other hosts (a cluster master or a Spark Connect "
+            "server): use RedisSink(url=...) there, or EmbeddedSink(path, shared=True) when "
+            "the folder is storage every executor and the serving process share"
+        )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

@@ -1,6 +1,8 @@
-"""The serving export: write a point-in-time snapshot of feature lookups to an online sink.
+"""The serving export: write point-in-time snapshots of feature lookups to an online sink.
 
-For each lookup (one feature group version, one namespace), the snapshot DataFrame (one
+It takes typed :class:`Snapshot` objects and knows nothing of how they were computed
+(``HistoricalFeatures.serve`` builds them: :mod:`seeknal_spark.training.serve`). For each
+lookup (one feature group version, one namespace), the snapshot DataFrame (one
 row per entity key with its latest feature values as of ``as_of``) is encoded and written
 **on the executors** with ``mapInArrow`` (one sink writer per task, pipelined batches);
 only one count per task comes back to the driver. The steps:
@@ -23,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,6 +33,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from seeknal_spark._executors import require_package_on_executors
 from seeknal_spark._progress import Progress
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import (
@@ -45,7 +48,7 @@ from seeknal_spark.online.encoding import KEY_TYPES, ValueCodec, encode_rows
 from seeknal_spark.online.sink import OnlineSink
 from seeknal_spark.online.table import OnlineTable
 
-__all__ = ["Snapshot", "export_snapshots", "serve_historical"]
+__all__ = ["Snapshot", "export_snapshots"]
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +206,7 @@ def export_snapshots(
     sink: OnlineSink | None = None,
     as_of: datetime | None = None,
     expire_keys: bool = False,
-    manifest: dict[str, Any] | None = None,
+    manifest: Mapping[str, Any] | None = None,
     progress: bool | None = None,
 ) -> OnlineTable:
     """Write snapshots as a new generation of online table ``name`` and serve it.
@@ -222,7 +225,8 @@ def export_snapshots(
         When true, keys of a lookup with a TTL expire at ``as_of + ttl``: if no newer
         export replaces them in time, they read as missing instead of stale.
     manifest:
-        Provenance of the snapshots (the training manifest), stored as-is.
+        Provenance of the snapshots (e.g. the training manifest's ``to_dict()``), stored
+        with the table as JSON.
     progress:
         Print progress lines to stderr (default: only when stderr is a terminal).
 
@@ -256,6 +260,9 @@ def export_snapshots(
                 )
             seen[f] = snap.feature_group
 
+    spark = snapshots[0].dataframe.sparkSession
+    sink.check_session(spark)  # e.g. a local folder with executors on other hosts
+    require_package_on_executors(spark)  # the writer below is unpickled on the executors
     started = time.monotonic()
     generation = sink.begin(name, len(snapshots))
     logger.info("exporting online table %r generation %s to %s", name, generation, sink.describe())
@@ -376,101 +383,12 @@ def _jsonable(value: Any) -> Any:
     """Turn a manifest into JSON-safe values (datetimes and other objects as strings)."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return _utc(value).isoformat()
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
     return str(value)
-
-
-def serve_historical(
-    hist: Any,
-    *,
-    name: str,
-    sink: OnlineSink | None = None,
-    as_of: datetime | None = None,
-    expire_keys: bool = False,
-    progress: bool | None = None,
-) -> OnlineTable:
-    """Export the latest features of every entity of ``hist`` as of ``as_of`` and serve them.
-
-    Backs ``HistoricalFeatures.serve``. The rows come from ``hist.snapshot(as_of)``: per
-    feature lookup, one row per entity key with its latest values as of ``as_of``, by
-    the same point-in-time code path (TTL included) as training data. Each lookup is
-    one namespace of the online table, keyed by its entity's join keys.
-
-    Parameters
-    ----------
-    hist:
-        A :class:`~seeknal_spark.training.historical.HistoricalFeatures`.
-    name:
-        The online table.
-    sink:
-        Where to serve from (default: :class:`~seeknal_spark.online.embedded.EmbeddedSink`).
-    as_of:
-        Snapshot time (default now, UTC).
-    expire_keys, progress:
-        See :func:`export_snapshots`.
-    """
-    as_of_utc = _utc(as_of)
-    pairs = list(hist.snapshot(as_of_utc))
-    outputs = list(hist.output_features())
-    manifest = getattr(hist, "manifest", None)  # set by snapshot(): what it read
-    snapshots = []
-    for lookup, df in pairs:
-        group = lookup.feature_group
-        features = tuple(n for n, _, lk in outputs if lk is lookup or lk == lookup)
-        entry = _manifest_entry(manifest, group.name, str(lookup.version))
-        ttl_seconds = _get(entry, "ttl_seconds")
-        if ttl_seconds is not None:
-            ttl: timedelta | None = timedelta(seconds=float(ttl_seconds))
-        else:
-            effective = getattr(lookup, "effective_ttl", None)
-            ttl = effective() if callable(effective) else getattr(group, "ttl", None)
-        delta_version = _get(entry, "delta_version")
-        output_name = getattr(lookup, "output_name", lambda f: f)
-        defaults = {output_name(f): v for f, v in (getattr(lookup, "defaults", None) or {}).items()}
-        snapshots.append(
-            Snapshot(
-                feature_group=group.name,
-                version=str(lookup.version),
-                key_columns=tuple(group.entity.join_keys),
-                dataframe=df,
-                features=features,
-                ttl=ttl,
-                delta_version=None if delta_version is None else int(delta_version),
-                transform_hash=_get(entry, "transform_hash"),
-                defaults=defaults,
-            )
-        )
-    to_dict = getattr(manifest, "to_dict", None)
-    return export_snapshots(
-        snapshots,
-        name=name,
-        sink=sink,
-        as_of=as_of_utc,
-        expire_keys=expire_keys,
-        manifest=to_dict() if callable(to_dict) else _jsonable(manifest),
-        progress=progress,
-    )
-
-
-def _get(entry: Any, key: str) -> Any:
-    if entry is None:
-        return None
-    return entry.get(key) if isinstance(entry, Mapping) else getattr(entry, key, None)
-
-
-def _manifest_entry(manifest: Any, group: str, version: str) -> Any:
-    """The manifest's entry (Delta version read, transform hash, TTL) of one lookup."""
-    if manifest is None:
-        return None
-    entries = manifest.get("lookups") if isinstance(manifest, Mapping) else manifest.lookups
-    for entry in entries or ():
-        if _get(entry, "feature_group") == group and str(_get(entry, "version")) == version:
-            return entry
-    return None

@@ -178,6 +178,13 @@ class RedisSink(OnlineSink):
     ConfigurationError
         When redis-py is not installed, the URL scheme is not ``redis``/``rediss``, or
         ``password_env`` names an unset variable.
+
+    Examples
+    --------
+    Skipped as doctests, with the reason: they need a Redis server.
+
+    >>> sink = RedisSink("redis://127.0.0.1:6379/0", key_prefix="demo")  # doctest: +SKIP
+    >>> table = hist.serve("churn_features_online", sink=sink)  # doctest: +SKIP
     """
 
     def __init__(

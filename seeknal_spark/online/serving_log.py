@@ -4,10 +4,7 @@ A serving process (no Spark needed) appends what it served with :class:`ServingL
 the monitoring job reads it back with :func:`read_serving_log` and compares it with the
 training set (:func:`seeknal_spark.monitoring.drift.compute_drift`).
 
->>> with ServingLogger("/var/log/churn_served") as logger:                  # doctest: +SKIP
-...     rows = table.get_features(keys)
-...     logger.log(keys, rows)
->>> served = read_serving_log(spark, "/var/log/churn_served")              # doctest: +SKIP
+See :class:`ServingLogger` for a running example.
 
 Layout. One row per served key: ``request_time`` (UTC timestamp), ``request_id`` (one
 id per :meth:`ServingLogger.log` call), the key columns, then the feature columns. Files
@@ -23,78 +20,95 @@ logger; a column that is all-null in a batch and never typed yet is left out of 
 (it reads back as null). Pin types with ``schema={"amount": "double", ...}`` when a
 column's first values may be ambiguous. JSON lines store timestamps and dates as ISO-8601
 strings; :func:`read_serving_log` turns ``request_time`` back into a timestamp.
+
+Failures. A write that fails with an I/O error (full disk, a lost mount) is retried a few
+times; rows it still cannot write stay buffered for the next flush (oldest dropped only
+beyond ``max_pending``), all counted in :attr:`ServingLogger.metrics`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timezone
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from seeknal_spark.errors import ConfigurationError, NotFoundError
+from seeknal_spark.online.log_files import (
+    REQUEST_DATE_COL,
+    REQUEST_ID_COL,
+    REQUEST_TIME_COL,
+    SUFFIXES,
+    Format,
+    arrow_type,
+    plain,
+    pyarrow_module,
+    utc,
+    write_jsonl,
+    write_parquet,
+)
+from seeknal_spark.online.serving_log_read import read_serving_log
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+
+Record = dict[str, Any]
 
 __all__ = [
     "REQUEST_DATE_COL",
     "REQUEST_ID_COL",
     "REQUEST_TIME_COL",
+    "ServingLogMetrics",
     "ServingLogger",
     "read_serving_log",
 ]
 
 _log = logging.getLogger(__name__)
 
-REQUEST_TIME_COL = "request_time"
-REQUEST_ID_COL = "request_id"
-REQUEST_DATE_COL = "request_date"
 _RESERVED = (REQUEST_TIME_COL, REQUEST_ID_COL, REQUEST_DATE_COL)
-_SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl"}
-Format = Literal["parquet", "jsonl"]
+_SUFFIX = SUFFIXES
 
 
-def _utc(value: datetime) -> datetime:
-    if not isinstance(value, datetime):
-        raise TypeError(f"request_time must be a datetime, got {type(value).__name__}")
-    return (
-        value.replace(tzinfo=timezone.utc)
-        if value.tzinfo is None
-        else value.astimezone(timezone.utc)
-    )
+@dataclass(frozen=True)
+class ServingLogMetrics:
+    """Counters of a :class:`ServingLogger` (since it was created).
+
+    Parameters
+    ----------
+    rows_written, files_written:
+        Rows and files that reached the log.
+    rows_pending:
+        Rows buffered and not yet written (including rows kept after a failed write).
+    write_failures:
+        Writes that still failed after their retries (their rows were kept).
+    write_retries:
+        Attempts repeated after an I/O error.
+    rows_dropped:
+        Rows lost: values that cannot be written at all, or the oldest pending rows beyond
+        ``max_pending``.
+    """
+
+    rows_written: int
+    files_written: int
+    rows_pending: int
+    write_failures: int
+    write_retries: int
+    rows_dropped: int
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python values; everything else unchanged."""
-    item = getattr(value, "item", None)
-    if item is not None and type(value).__module__ == "numpy":
-        return item()
-    return value
+class _UnwrittenError(Exception):
+    """A write stopped part-way: ``records`` are the rows not written."""
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _utc(value).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    plain = _plain(value)
-    if plain is not value:
-        return plain
-    tolist = getattr(value, "tolist", None)
-    if tolist is not None:
-        return tolist()
-    raise TypeError(f"cannot write {type(value).__name__} value {value!r} to a JSON serving log")
+    def __init__(self, records: list[Record], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.records = records
+        self.cause = cause
 
 
 class ServingLogger:
@@ -115,12 +129,28 @@ class ServingLogger:
     schema:
         Optional column -> type pins for Parquet (``"double"``, ``"bigint"``, ``"string"``,
         ``"boolean"``, ``"timestamp"``, ``"date"``, or a ``pyarrow.DataType``).
+    max_attempts:
+        Tries per write when it fails with an I/O error (``OSError``), with a doubling
+        pause from ``retry_delay`` seconds.
+    max_pending:
+        At most this many unwritten rows are kept; beyond it the oldest are dropped (and
+        counted), so a log that cannot be written never exhausts the server's memory.
 
     Notes
     -----
-    A failed write inside :meth:`log` (full disk, a value of the wrong type) is logged at
-    ERROR and its rows are dropped and counted in :attr:`dropped_rows`, so serving never
-    fails because of logging. :meth:`flush` and :meth:`close` raise instead.
+    Serving never fails because of logging: a write inside :meth:`log` or the timer that
+    still fails after its retries is logged at ERROR and its rows stay buffered for the
+    next flush. Rows whose values cannot be written at all (not JSON-serialisable) are
+    dropped and counted. :meth:`flush` and :meth:`close` raise instead (keeping the rows).
+    See :attr:`metrics`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with ServingLogger(tempfile.mkdtemp(), flush_seconds=None, format="jsonl") as log:
+    ...     log.log([{"customer_id": "a"}], [{"total": 5.0}])
+    >>> log.metrics.rows_written, log.metrics.rows_pending
+    (1, 0)
     """
 
     def __init__(
@@ -131,6 +161,9 @@ class ServingLogger:
         *,
         format: Format = "parquet",
         schema: Mapping[str, Any] | None = None,
+        max_attempts: int = 3,
+        retry_delay: float = 0.05,
+        max_pending: int = 100_000,
     ) -> None:
         if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
             raise ValueError(f"flush_every must be an integer >= 1, got {flush_every!r}")
@@ -138,20 +171,28 @@ class ServingLogger:
             raise ValueError(f"flush_seconds must be > 0 or None, got {flush_seconds!r}")
         if format not in _SUFFIX:
             raise ValueError(f"format must be 'parquet' or 'jsonl', got {format!r}")
+        if max_attempts < 1 or retry_delay < 0 or max_pending < 1:
+            raise ValueError(
+                "max_attempts and max_pending must be >= 1 and retry_delay >= 0, got "
+                f"{max_attempts!r}, {max_pending!r}, {retry_delay!r}"
+            )
         self.path = Path(path)
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self.format: Format = format
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.max_pending = max_pending
         self._arrow_types: dict[str, pa.DataType] = {}
         if format == "parquet":
-            pa_mod = _pyarrow()
-            self._arrow_types = {k: _arrow_type(pa_mod, k, v) for k, v in (schema or {}).items()}
+            pa_mod = pyarrow_module()
+            self._arrow_types = {k: arrow_type(pa_mod, k, v) for k, v in (schema or {}).items()}
             self._arrow_types[REQUEST_TIME_COL] = pa_mod.timestamp("us", tz="UTC")
             self._arrow_types[REQUEST_ID_COL] = pa_mod.string()
         elif schema:
             raise ValueError("schema= applies to format='parquet' only")
         self.path.mkdir(parents=True, exist_ok=True)
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[Record] = []
         self._lock = threading.Lock()  # guards the buffer and the counters
         self._idle = threading.Condition(self._lock)  # notified when a taken batch is done
         self._inflight = 0  # batches taken from the buffer and not yet written
@@ -161,6 +202,8 @@ class ServingLogger:
         self.rows_written = 0
         self.dropped_rows = 0
         self.files_written = 0
+        self.write_failures = 0
+        self.write_retries = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if flush_seconds is not None:
@@ -171,6 +214,19 @@ class ServingLogger:
                 daemon=True,
             )
             self._thread.start()
+
+    @property
+    def metrics(self) -> ServingLogMetrics:
+        """The counters now: rows written, pending, failed writes, retries, dropped rows."""
+        with self._lock:
+            return ServingLogMetrics(
+                rows_written=self.rows_written,
+                files_written=self.files_written,
+                rows_pending=len(self._buffer),
+                write_failures=self.write_failures,
+                write_retries=self.write_retries,
+                rows_dropped=self.dropped_rows,
+            )
 
     def __enter__(self) -> ServingLogger:
         return self
@@ -212,7 +268,7 @@ class ServingLogger:
                 f"log() got {len(keys)} keys but {len(rows)} feature rows: pass "
                 "one row per key, in the same order"
             )
-        when = _utc(request_time) if request_time is not None else datetime.now(timezone.utc)
+        when = utc(request_time) if request_time is not None else datetime.now(timezone.utc)
         request_id = uuid.uuid4().hex
         records = []
         for key, row in zip(keys, rows, strict=True):
@@ -224,7 +280,7 @@ class ServingLogger:
                         f"({', '.join(_RESERVED)}): rename the key or feature"
                     )
                 if name not in record:  # a key repeated in the row keeps the key's value
-                    record[name] = _plain(value)
+                    record[name] = plain(value)
             records.append(record)
         with self._lock:
             if self._closed:
@@ -234,25 +290,34 @@ class ServingLogger:
             self._buffer.extend(records)
             batch = self._take() if len(self._buffer) >= self.flush_every else None
         if batch:
-            self._write_or_drop(batch)
+            self._write_or_keep(batch)
 
     def flush(self) -> None:
-        """Write every buffered row now (raises when the write fails)."""
+        """Write every buffered row now.
+
+        Raises
+        ------
+        OSError
+            When the write still fails after its retries; the rows stay buffered.
+        """
         with self._lock:
             batch = self._take()
         if batch:
             try:
-                self._write(batch)
+                self._write_retrying(batch)
             finally:
                 self._done()
 
     def close(self) -> None:
-        """Stop the timer thread and flush; later :meth:`log` calls raise. Idempotent."""
+        """Stop the timer thread and flush; later :meth:`log` calls raise.
+
+        Idempotent; after a failed flush (it raises) calling it again retries the rows.
+        """
         with self._lock:
             already = self._closed
             self._closed = True
-        if already:
-            return
+            if already and not self._buffer:
+                return
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -260,7 +325,7 @@ class ServingLogger:
         with self._idle:  # wait for writes that log() calls in other threads started
             self._idle.wait_for(lambda: self._inflight == 0)
 
-    def _take(self) -> list[dict[str, Any]]:
+    def _take(self) -> list[Record]:
         """Swap the buffer out (call with the lock held); a non-empty batch is in flight."""
         batch, self._buffer = self._buffer, []
         if batch:
@@ -277,11 +342,14 @@ class ServingLogger:
             with self._lock:
                 batch = self._take()
             if batch:
-                self._write_or_drop(batch)
+                self._write_or_keep(batch)
 
-    def _write_or_drop(self, batch: list[dict[str, Any]]) -> None:
+    def _write_or_keep(self, batch: list[Record]) -> None:
+        """Write ``batch`` without raising: rows that still fail stay buffered."""
         try:
-            self._write(batch)
+            self._write_retrying(batch)
+        except OSError:
+            pass  # counted and kept by _write_retrying
         except Exception:
             with self._lock:
                 self.dropped_rows += len(batch)
@@ -291,188 +359,77 @@ class ServingLogger:
         finally:
             self._done()
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
-        by_date: dict[str, list[dict[str, Any]]] = {}
+    def _write_retrying(self, batch: list[Record]) -> None:
+        """Write ``batch``, retrying I/O errors; rows still unwritten go back to the buffer
+        (then the error is raised). Other errors (values that cannot be written) raise."""
+        pending = batch
+        for attempt in range(self.max_attempts):
+            if attempt:
+                with self._lock:
+                    self.write_retries += 1
+                time.sleep(self.retry_delay * 2 ** (attempt - 1))
+            try:
+                self._write(pending)
+                return
+            except _UnwrittenError as exc:
+                pending = exc.records
+                if not isinstance(exc.cause, OSError):
+                    raise exc.cause from None
+                error = exc.cause
+        self._keep(pending, error)
+        raise error
+
+    def _keep(self, records: list[Record], error: BaseException) -> None:
+        """Put unwritten rows back in front of the buffer (newer rows after them)."""
+        with self._lock:
+            self.write_failures += 1
+            self._buffer[:0] = records
+            over = len(self._buffer) - self.max_pending
+            if over > 0:
+                del self._buffer[:over]
+                self.dropped_rows += over
+        _log.error(
+            "serving log %s: could not write %d rows (%s); kept for the next flush%s",
+            self.path,
+            len(records),
+            error,
+            f", {over} oldest dropped (max_pending={self.max_pending})" if over > 0 else "",
+        )
+
+    def _write(self, batch: list[Record]) -> None:
+        """One file per UTC date; raises :class:`_UnwrittenError` with the rows not written."""
+        by_date: dict[str, list[Record]] = {}
         for record in batch:
             by_date.setdefault(record[REQUEST_TIME_COL].date().isoformat(), []).append(record)
+        days = sorted(by_date)
         with self._write_lock:
-            for day, records in sorted(by_date.items()):
-                folder = self.path / f"{REQUEST_DATE_COL}={day}"
-                folder.mkdir(parents=True, exist_ok=True)
-                self._seq += 1
-                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-                name = (
-                    f"part-{stamp}-{os.getpid()}-{self._seq:06d}-{uuid.uuid4().hex[:8]}"
-                    f"{_SUFFIX[self.format]}"
-                )
-                tmp = folder / f".{name}.tmp"
+            for n, day in enumerate(days):
+                records = by_date[day]
                 try:
-                    if self.format == "parquet":
-                        self._write_parquet(tmp, records)
-                    else:
-                        _write_jsonl(tmp, records)
-                    os.replace(tmp, folder / name)
-                finally:
-                    tmp.unlink(missing_ok=True)
+                    name = self._write_file(day, records)
+                except Exception as exc:
+                    raise _UnwrittenError([r for d in days[n:] for r in by_date[d]], exc) from exc
                 with self._lock:
                     self.rows_written += len(records)
                     self.files_written += 1
-                _log.debug("serving log: wrote %d rows to %s", len(records), folder / name)
+                _log.debug("serving log: wrote %d rows to %s", len(records), name)
 
-    def _write_parquet(self, target: Path, records: list[dict[str, Any]]) -> None:
-        pa_mod = _pyarrow()
-        import pyarrow.parquet as pq
-
-        names = list(dict.fromkeys(name for record in records for name in record))
-        arrays, fields = [], []
-        for name in names:
-            values = [record.get(name) for record in records]
-            known = self._arrow_types.get(name)
-            array = None
-            if known is not None:
-                try:
-                    array = pa_mod.array(values, type=known)
-                except (pa_mod.ArrowException, TypeError, ValueError):
-                    _log.warning(
-                        "serving log: column %r does not fit its type %s in this "
-                        "batch; writing it with an inferred type",
-                        name,
-                        known,
-                    )
-            if array is None:
-                try:
-                    array = pa_mod.array(values)
-                except (pa_mod.ArrowException, TypeError, ValueError):
-                    _log.warning(
-                        "serving log: column %r mixes value types; writing it as strings", name
-                    )
-                    array = pa_mod.array([None if v is None else str(v) for v in values])
-                if pa_mod.types.is_null(array.type):
-                    continue  # all null and never typed: leave it out (reads back as null)
-                self._arrow_types.setdefault(name, array.type)
-            arrays.append(array)
-            fields.append(pa_mod.field(name, array.type))
-        table = pa_mod.Table.from_arrays(arrays, schema=pa_mod.schema(fields))
-        pq.write_table(table, target)
-
-
-def _write_jsonl(target: Path, records: list[dict[str, Any]]) -> None:
-    with open(target, "w", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record, default=_json_default, allow_nan=True))
-            out.write("\n")
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _pyarrow() -> Any:
-    try:
-        import pyarrow
-    except ImportError as exc:  # pragma: no cover - pyarrow is a core dependency
-        raise ConfigurationError(
-            "writing a Parquet serving log needs pyarrow: pip install pyarrow "
-            "(or use format='jsonl')"
-        ) from exc
-    return pyarrow
-
-
-def _arrow_type(pa_mod: Any, column: str, value: Any) -> Any:
-    if isinstance(value, pa_mod.DataType):
-        return value
-    names = {
-        "double": pa_mod.float64(),
-        "float": pa_mod.float32(),
-        "bigint": pa_mod.int64(),
-        "long": pa_mod.int64(),
-        "int": pa_mod.int32(),
-        "integer": pa_mod.int32(),
-        "string": pa_mod.string(),
-        "boolean": pa_mod.bool_(),
-        "bool": pa_mod.bool_(),
-        "timestamp": pa_mod.timestamp("us", tz="UTC"),
-        "date": pa_mod.date32(),
-    }
-    if not isinstance(value, str) or value.lower() not in names:
-        raise ValueError(
-            f"schema type of column {column!r} must be a pyarrow DataType or one "
-            f"of {sorted(names)}, got {value!r}"
+    def _write_file(self, day: str, records: list[Record]) -> Path:
+        folder = self.path / f"{REQUEST_DATE_COL}={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        name = (
+            f"part-{stamp}-{os.getpid()}-{self._seq:06d}-{uuid.uuid4().hex[:8]}"
+            f"{_SUFFIX[self.format]}"
         )
-    return names[value.lower()]
-
-
-def read_serving_log(
-    spark: SparkSession,
-    path: str | os.PathLike[str],
-    *,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    format: Format | None = None,
-) -> DataFrame:
-    """The served vectors written by :class:`ServingLogger`, as a Spark DataFrame.
-
-    Parameters
-    ----------
-    spark:
-        The session to read with.
-    path:
-        The logger's folder (local, or any URI Spark reads when ``format`` is given).
-    start, end:
-        Keep rows with ``start <= request_time < end`` (naive values are UTC); whole days
-        outside are not read (``request_date`` partitions).
-    format:
-        ``"parquet"`` or ``"jsonl"``; default: detected from the files of a local folder,
-        else Parquet.
-
-    Returns
-    -------
-    DataFrame
-        ``request_time`` (timestamp), ``request_id``, the key and feature columns, and
-        ``request_date`` (date).
-
-    Raises
-    ------
-    NotFoundError
-        A local folder that holds no log files.
-    """
-    from pyspark.sql import functions as F
-
-    location = os.fspath(path)
-    if format is None:
-        format = _detect_format(location)
-    elif format not in _SUFFIX:
-        raise ValueError(f"format must be 'parquet' or 'jsonl', got {format!r}")
-    reader = spark.read.option("mergeSchema", "true").option("basePath", location)
-    reader = reader.option("pathGlobFilter", f"*{_SUFFIX[format]}")
-    df = reader.parquet(location) if format == "parquet" else reader.json(location)
-    df = df.withColumn(REQUEST_TIME_COL, F.col(REQUEST_TIME_COL).cast("timestamp"))
-    if start is not None:
-        start_utc = _utc(start)
-        df = df.where(
-            (F.col(REQUEST_DATE_COL) >= F.lit(start_utc.date()))
-            & (F.col(REQUEST_TIME_COL) >= F.lit(start_utc))
-        )
-    if end is not None:
-        end_utc = _utc(end)
-        df = df.where(
-            (F.col(REQUEST_DATE_COL) <= F.lit(end_utc.date()))
-            & (F.col(REQUEST_TIME_COL) < F.lit(end_utc))
-        )
-    rest = [c for c in df.columns if c not in _RESERVED]
-    return df.select(REQUEST_TIME_COL, REQUEST_ID_COL, *rest, REQUEST_DATE_COL)
-
-
-def _detect_format(location: str) -> Format:
-    folder = Path(location.removeprefix("file:"))
-    if "://" in location and not location.startswith("file:"):
-        return "parquet"
-    if not folder.is_dir():
-        raise NotFoundError(
-            f"no serving log at {location}: pass the folder a ServingLogger writes to"
-        )
-    for fmt, suffix in _SUFFIX.items():
-        if next(folder.glob(f"*/*{suffix}"), None) is not None:
-            return fmt  # type: ignore[return-value]
-    raise NotFoundError(
-        f"the serving log folder {location} holds no .parquet or .jsonl "
-        "files yet: log and flush (or close) a ServingLogger first"
-    )
+        tmp = folder / f".{name}.tmp"
+        try:
+            if self.format == "parquet":
+                write_parquet(tmp, records, self._arrow_types)
+            else:
+                write_jsonl(tmp, records)
+            os.replace(tmp, folder / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return folder / name

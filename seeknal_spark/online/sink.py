@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 __all__ = ["OnlineSink", "SinkWriter"]
+
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 class SinkWriter(abc.ABC):
@@ -67,6 +71,10 @@ class OnlineSink(abc.ABC):
         """A human-readable location for messages (no password)."""
 
     # -- export side (driver) ---------------------------------------------------------
+    def check_session(self, spark: SparkSession) -> None:  # noqa: B027 (optional hook)
+        """Raise when this sink cannot be written by ``spark``'s executors (default: any
+        session can); called by the export before any job."""
+
     @abc.abstractmethod
     def begin(self, table: str, namespaces: int) -> str:
         """Register and return a new generation id of ``table`` being written.

@@ -283,6 +283,16 @@ class OnlineTable:
     sink:
         Where it is stored; default: an :class:`~seeknal_spark.online.embedded.EmbeddedSink`
         at its default folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from seeknal_spark.online import EmbeddedSink, Snapshot, export_snapshots
+    >>> df = spark.createDataFrame([(1, 2.5, "x")], "id int, score double, tier string")
+    >>> table = export_snapshots([Snapshot("scores", "v1", ("id",), df)], name="scores",
+    ...                          sink=EmbeddedSink(tempfile.mkdtemp()), progress=False)
+    >>> table.get_features([{"id": 1}, {"id": 2}], feature_names=["score"]).rows
+    [{'score': 2.5}, {'score': None}]
     """
 
     def __init__(self, name: str, sink: OnlineSink | None = None) -> None:

@@ -2,54 +2,59 @@
 
 A :class:`FeatureGroup` turns named inputs into feature rows (join keys, event time,
 features) with a Python function over DataFrames or with SQL, and writes them to the
-Delta table of a version in its :class:`~seeknal_spark.store.feature_store.FeatureStore`.
+Delta table of a version in its :class:`~seeknal_spark.store.feature_store.FeatureStore`
+through the store's one write protocol (:mod:`seeknal_spark.store.delta_protocol`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import logging
 import re
-import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import Literal
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
-from seeknal_spark._timestamps import is_time_type, to_utc_datetime, utc_instant, utc_sql_literal
+from seeknal_spark._timestamps import to_utc_datetime, utc_instant, utc_sql_literal
 from seeknal_spark.definitions.entity import Entity
+from seeknal_spark.definitions.feature import Feature, FeatureGroupDefinition
+from seeknal_spark.definitions.fingerprint import transform_hash
 from seeknal_spark.definitions.naming import quote_identifier, validate_name
-from seeknal_spark.definitions.types import parse_type
 from seeknal_spark.errors import (
-    ColumnTypeError,
     ConfigurationError,
-    MissingColumnError,
+    EmptyWindowError,
     NullValueError,
-    SchemaError,
+    TransformError,
     VersionConflictError,
 )
-from seeknal_spark.store.feature_store import COMMIT_METADATA_KEY, WRITE_TIME_COL
-from seeknal_spark.store.registry import Feature, FeatureGroupDefinition, retry_on_conflict
+from seeknal_spark.store.compute import (
+    InputSource,
+    Transform,
+    check_output,
+    declared_features,
+    run_transform,
+    transform_failure,
+)
+from seeknal_spark.store.delta_protocol import commit_write
+from seeknal_spark.store.feature_store import WRITE_TIME_COL, FeatureStore
 
-if TYPE_CHECKING:
-    from seeknal_spark.store.feature_store import FeatureStore
-
-__all__ = ["Feature", "FeatureGroup", "WriteResult"]
+__all__ = ["Feature", "FeatureGroup", "InputSource", "TransformError", "WriteMode", "WriteResult"]
 
 logger = logging.getLogger(__name__)
 
-InputSource = Union[DataFrame, str, Callable[[SparkSession], DataFrame]]
-Transform = Union[str, Callable[..., DataFrame]]
 WriteMode = Literal["overwrite", "append", "merge"]
 
+#: Table property of a version's Delta table holding its definition (set when created).
+DEFINITION_PROPERTY = "seeknal.definition"
+
+#: A TTL this long (beyond Spark's timestamp range) means "no limit": stored as None.
+FOREVER = timedelta(days=3_650_000)
+
 _NULL_MARKER = "SEEKNAL_NULL_VALUE"
-_SQL_PARAM = re.compile(r":(window_start|window_end)\b")
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,9 @@ class FeatureGroup:
         :class:`Feature` or of ``(name, type)`` pairs. When None, every output column
         other than keys, event time and created time is a feature, with its output type.
     ttl:
-        How long a feature value stays valid for point-in-time joins and serving.
+        How long a feature value stays valid for point-in-time joins and serving; None,
+        or a "forever" value such as ``timedelta.max`` (anything from :data:`FOREVER`
+        up), means no limit.
     inputs:
         ``{"txns": source}`` where a source is a DataFrame, a metastore table name
         (``"db.table"``), a path (read as Delta, or Parquet/CSV/JSON by suffix), or a
@@ -140,8 +147,11 @@ class FeatureGroup:
                 raise TypeError(f"feature group {name!r}: ttl must be a timedelta, got {ttl!r}")
             if ttl <= timedelta(0):
                 raise ValueError(f"feature group {name!r}: ttl must be positive, got {ttl}")
+            if ttl >= FOREVER:
+                logger.info("feature group %r: ttl %s means no limit", name, ttl)
+                ttl = None
         self.ttl = ttl
-        self.features = None if features is None else _declared_features(name, features)
+        self.features = None if features is None else declared_features(name, features)
         self.inputs: dict[str, InputSource] = {}
         for input_name, source in (inputs or {}).items():
             self.inputs[validate_name(input_name, "input")] = source
@@ -167,12 +177,13 @@ class FeatureGroup:
 
     # -- definition ----------------------------------------------------------------------
     def transform_hash(self) -> str:
-        """A SHA-256 of the transformation's logic (SQL text, or the function's source)."""
-        if isinstance(self.transform, str):
-            text = "sql:" + " ".join(self.transform.split())
-        else:
-            text = "python:" + _function_fingerprint(self.transform)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        """A SHA-256 of the transformation's logic.
+
+        See :func:`seeknal_spark.definitions.fingerprint.transform_hash`: comments,
+        docstrings and formatting do not count; helpers of the transform's own module do;
+        closure values, other packages and the data do not.
+        """
+        return transform_hash(self.transform)
 
     def definition(self, version: str, features: Sequence[Feature]) -> FeatureGroupDefinition:
         """The registry record of this group at ``version`` with the given features."""
@@ -201,89 +212,6 @@ class FeatureGroup:
         return self.store
 
     # -- compute -------------------------------------------------------------------------
-    def _resolve_input(
-        self, spark: SparkSession, input_name: str, source: InputSource
-    ) -> DataFrame:
-        if isinstance(source, DataFrame):
-            return source
-        if callable(source):
-            frame = source(spark)
-            if not isinstance(frame, DataFrame):
-                raise TypeError(
-                    f"feature group {self.name!r}: input {input_name!r} function returned "
-                    f"{type(frame).__name__}, not a DataFrame"
-                )
-            return frame
-        if isinstance(source, str):
-            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}", source):
-                return spark.read.table(source)
-            lowered = source.lower()
-            for suffix, fmt in ((".parquet", "parquet"), (".csv", "csv"), (".json", "json")):
-                if lowered.endswith(suffix):
-                    reader = spark.read.format(fmt)
-                    if fmt == "csv":
-                        reader = reader.option("header", "true").option("inferSchema", "true")
-                    return reader.load(source)
-            return spark.read.format("delta").load(source)
-        raise TypeError(
-            f"feature group {self.name!r}: input {input_name!r} must be a DataFrame, a table "
-            f"name, a path or a function of the SparkSession, got {type(source).__name__}"
-        )
-
-    def _run_transform(
-        self, spark: SparkSession, window_start: datetime, window_end: datetime | None
-    ) -> DataFrame:
-        frames = {n: self._resolve_input(spark, n, s) for n, s in self.inputs.items()}
-        if isinstance(self.transform, str):
-            args: dict[str, Any] = {}
-            for param in set(_SQL_PARAM.findall(self.transform)):
-                value = window_start if param == "window_start" else window_end
-                if value is None:
-                    raise ConfigurationError(
-                        f"feature group {self.name!r}: the SQL uses :{param} but the write "
-                        "has no feature_end_time; pass one"
-                    )
-                args[param] = value
-            try:
-                return spark.sql(self.transform, args=args or None, **frames)
-            except Exception as exc:
-                raise ConfigurationError(
-                    f"feature group {self.name!r}: the SQL transform failed to analyse "
-                    f"(inputs available as {{{', '.join(frames)}}}): {exc}"
-                ) from exc
-        params = inspect.signature(self.transform).parameters
-        extra: dict[str, Any] = {
-            "spark": spark,
-            "window_start": window_start,
-            "window_end": window_end,
-        }
-        kwargs: dict[str, Any] = dict(frames)
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        for key, value in extra.items():
-            if key in params or (accepts_any and key not in frames):
-                kwargs.setdefault(key, value)
-        missing = [
-            p.name
-            for p in params.values()
-            if p.default is inspect.Parameter.empty
-            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-            and p.name not in kwargs
-        ]
-        if missing:
-            raise ConfigurationError(
-                f"feature group {self.name!r}: transform needs {missing} but the inputs are "
-                f"{sorted(frames)}; add them to inputs={{...}}"
-            )
-        if not accepts_any:
-            kwargs = {k: v for k, v in kwargs.items() if k in params}
-        result = self.transform(**kwargs)
-        if not isinstance(result, DataFrame):
-            raise TypeError(
-                f"feature group {self.name!r}: transform returned {type(result).__name__}, "
-                "not a Spark DataFrame"
-            )
-        return result
-
     def compute(
         self,
         feature_start_time: datetime | date,
@@ -311,8 +239,13 @@ class FeatureGroup:
             )
         if spark is None:
             spark = self._require_store().spark
-        raw = self._run_transform(spark, start, end)
-        features = self._check_output(raw)
+        raw = run_transform(spark, self.name, self.transform, self.inputs, start, end)
+        required = [*self.entity.join_keys, self.event_time_col]
+        times = [self.event_time_col]
+        if self.created_time_col is not None:
+            required.append(self.created_time_col)
+            times.append(self.created_time_col)
+        features = check_output(raw, self.name, required, times, self.features)
         ev = self.event_time_col
         event_time = utc_instant(F.col(ev), raw.schema[ev].dataType).alias(ev)
         columns: list[Column] = [F.col(k) for k in self.entity.join_keys] + [event_time]
@@ -327,59 +260,6 @@ class FeatureGroup:
         # rows with a null event time are kept by this filter so that the write can reject them
         return rows.where(window | F.col(ev).isNull()), features
 
-    def _check_output(self, frame: DataFrame) -> list[Feature]:
-        schema = frame.schema
-        names = schema.fieldNames()
-        lowered = [n.lower() for n in names]
-        duplicates = sorted({n for n in names if lowered.count(n.lower()) > 1})
-        if duplicates:
-            raise SchemaError(
-                f"feature group {self.name!r}: the transform outputs column(s) {duplicates} "
-                "more than once; alias them to distinct names"
-            )
-        required = [*self.entity.join_keys, self.event_time_col]
-        if self.created_time_col is not None:
-            required.append(self.created_time_col)
-        for column in required:
-            if column not in names:
-                raise MissingColumnError(
-                    f"feature group {self.name!r}: the transform output has no column "
-                    f"{column!r} (columns: {names}); select it in the transform"
-                )
-        for column in filter(None, (self.event_time_col, self.created_time_col)):
-            if not is_time_type(schema[column].dataType):
-                raise ColumnTypeError(
-                    f"feature group {self.name!r}: column {column!r} is "
-                    f"{schema[column].dataType.simpleString()}; it must be a timestamp or date "
-                    "(cast it with to_timestamp)"
-                )
-        if self.features is None:
-            skip = set(required) | {WRITE_TIME_COL}
-            features = [Feature(f.name, f.dataType) for f in schema.fields if f.name not in skip]
-            for feature in features:
-                validate_name(feature.name, "feature")
-            if not features:
-                raise SchemaError(
-                    f"feature group {self.name!r}: the transform outputs no feature columns "
-                    "besides keys and event time"
-                )
-            return features
-        for feature in self.features:
-            if feature.name not in names:
-                raise MissingColumnError(
-                    f"feature group {self.name!r}: declared feature {feature.name!r} is not in "
-                    f"the transform output (columns: {names}); compute it or remove it from "
-                    "features"
-                )
-            actual = schema[feature.name].dataType
-            if actual != feature.dtype:
-                raise ColumnTypeError(
-                    f"feature group {self.name!r}: feature {feature.name!r} is "
-                    f"{actual.simpleString()} but declared {feature.dtype.simpleString()}; cast "
-                    "it in the transform or change the declaration"
-                )
-        return list(self.features)
-
     # -- write -----------------------------------------------------------------------------
     def write(
         self,
@@ -389,6 +269,7 @@ class FeatureGroup:
         mode: WriteMode = "overwrite",
         *,
         allow_definition_change: bool = False,
+        allow_empty: bool = False,
     ) -> WriteResult:
         """Compute the window ``[feature_start_time, feature_end_time)`` and store it.
 
@@ -397,38 +278,75 @@ class FeatureGroup:
         feature_start_time, feature_end_time:
             The event-time window (naive datetimes are UTC; no end means open-ended).
         version:
-            The schema/logic version: each version is its own Delta table.
+            The schema/logic version: each version is its own Delta table, which carries
+            its definition as a table property from its first commit.
         mode:
             ``"overwrite"`` replaces exactly the window (Delta ``replaceWhere``; rewriting
-            it is idempotent), ``"append"`` adds rows, ``"merge"`` upserts on
-            (join keys, event time) inside the window.
+            it is idempotent, and of two writers of one window the last commit wins),
+            ``"append"`` adds rows, ``"merge"`` upserts on (join keys, event time) inside
+            the window.
         allow_definition_change:
-            Write even though ``version`` was registered with another schema or
-            transform hash (the registry is updated). Prefer bumping the version.
+            Write even though ``version`` was created with another schema or transform
+            hash (the table's definition and the registry are updated). Prefer a new version.
+        allow_empty:
+            Let an overwrite replace a window that holds rows with no rows.
 
         Returns
         -------
         WriteResult
-            The Delta table version created and where.
+            The exact Delta table version this write committed, and where.
 
         Raises
         ------
         VersionConflictError
-            The version exists with another schema, keys or transform.
+            The version exists with another schema, keys or transform (also when another
+            process created it a moment before, with another definition).
+        EmptyWindowError
+            An overwrite would replace a window holding rows with none.
         MissingColumnError, ColumnTypeError, NullValueError, SchemaError
             The transform output is invalid; nothing is written.
+        TransformError
+            The transform failed while Spark ran it (e.g. a UDF raised); nothing is written.
+        ConfigurationError
+            The store's path is a file or cannot be written.
         """
         if mode not in ("overwrite", "append", "merge"):
             raise ValueError(f"mode must be 'overwrite', 'append' or 'merge', got {mode!r}")
         store = self._require_store()
         validate_name(version, "version")
+        store.check_writable()
         rows, features = self.compute(feature_start_time, feature_end_time, spark=store.spark)
         start = to_utc_datetime(feature_start_time)
         end = None if feature_end_time is None else to_utc_datetime(feature_end_time)
         definition = self.definition(version, features)
-        registered = store.registry.get(self.name, version)
-        if registered is not None:
-            problems = registered.differences(definition)
+        event_time = quote_identifier(self.event_time_col)
+        condition = f"{event_time} >= {utc_sql_literal(start)}"
+        if end is not None:
+            condition += f" AND {event_time} < {utc_sql_literal(end)}"
+        if mode == "overwrite" and not allow_empty:
+            self._refuse_emptying(store, version, rows, condition)
+
+        written_at = datetime.now(timezone.utc)
+        checked = self._reject_nulls(rows).withColumn(WRITE_TIME_COL, F.lit(written_at))
+        metadata = {
+            "feature_group": self.name,
+            "version": version,
+            "mode": mode,
+            "window_start": start.isoformat(),
+            "window_end": None if end is None else end.isoformat(),
+            "transform_hash": definition.transform_hash,
+            "schema": [f.to_dict() for f in definition.features],
+            "written_at": written_at.isoformat(),
+        }
+
+        def check(properties: dict[str, str]) -> dict[str, str]:
+            recorded = properties.get(DEFINITION_PROPERTY)
+            registered = (
+                store.registry.get(self.name, version)  # a table from before this property
+                if recorded is None
+                else FeatureGroupDefinition.from_json(recorded)
+            )
+            problems = [] if registered is None else registered.differences(definition)
             if problems and not allow_definition_change:
                 raise VersionConflictError(
                     f"feature group {self.name!r} version {version!r} was registered with a "
@@ -436,51 +354,27 @@ class FeatureGroup:
                     f"(e.g. version='{_next_version(version)}') or pass "
                     "allow_definition_change=True"
                 )
+            if recorded is None or problems:
+                return {DEFINITION_PROPERTY: definition.to_json()}
+            return {}
 
-        written_at = datetime.now(timezone.utc)
-        checked = self._reject_nulls(rows).withColumn(WRITE_TIME_COL, F.lit(written_at))
-        location = store.table_location(self.name, version)
-        event_time = quote_identifier(self.event_time_col)
-        condition = f"{event_time} >= {utc_sql_literal(start)}"
-        if end is not None:
-            condition += f" AND {event_time} < {utc_sql_literal(end)}"
-        metadata = json.dumps(
-            {
-                COMMIT_METADATA_KEY: {
-                    "feature_group": self.name,
-                    "version": version,
-                    "mode": mode,
-                    "window_start": start.isoformat(),
-                    "window_end": None if end is None else end.isoformat(),
-                    "transform_hash": definition.transform_hash,
-                    "schema": json.loads(definition.schema_json()),
-                    "written_at": written_at.isoformat(),
-                }
-            },
-            sort_keys=True,
-        )
-
-        def commit() -> None:
-            frame = checked
-            exists = store.table_exists(self.name, version)
-            if mode == "merge" and exists:
-                frame = _merge_window(
-                    store.read_table(self.name, version), checked, self, condition
-                )
-            writer = frame.write.format("delta").option("userMetadata", metadata)
-            if mode == "append":
-                writer = writer.mode("append")
-            elif exists:
-                writer = writer.mode("overwrite").option("replaceWhere", condition)
-            else:
-                writer = writer.mode("append")
-            if store.is_catalog:
-                writer.saveAsTable(location)
-            else:
-                writer.save(location)
+        def merged(_: dict[str, str]) -> DataFrame:
+            existing = store.read_table(self.name, version)
+            return _merge_window(existing, checked, self, condition)
 
         try:
-            retry_on_conflict(commit, what=f"write of {self.name}/{version}")
+            delta_version, properties = commit_write(
+                store.spark,
+                store.target(self.name, version),
+                checked,
+                mode="append" if mode == "append" else "overwrite",
+                condition=condition,
+                metadata=metadata,
+                properties={DEFINITION_PROPERTY: definition.to_json()},
+                check=check,
+                what=f"write of {self.name}/{version}",
+                retry=merged if mode == "merge" else None,
+            )
         except Exception as exc:
             if _NULL_MARKER in str(exc):
                 detail = str(exc).split(_NULL_MARKER, 1)[1].split("\n", 1)[0]
@@ -489,11 +383,15 @@ class FeatureGroup:
                     f"feature group {self.name!r}: {detail}; filter or fill those rows in the "
                     "transform. Nothing was written."
                 ) from None
+            failure = transform_failure(self.name, exc)
+            if failure is not None:
+                raise failure from exc
             raise
-        if registered is None or registered.differences(definition):
-            # recorded once the data is committed, so a failed write leaves no trace
-            store.registry.upsert(definition)
-        delta_version = store.commit_version(self.name, version, written_at.isoformat())
+        # the registry follows the table: it records the definition the table now carries
+        in_table = FeatureGroupDefinition.from_json(properties[DEFINITION_PROPERTY])
+        registered = store.registry.get(self.name, version)
+        if registered is None or registered.differences(in_table):
+            store.registry.upsert(in_table)
         logger.info(
             "wrote %s/%s window [%s, %s) mode=%s as Delta version %d",
             self.name,
@@ -510,8 +408,30 @@ class FeatureGroup:
             window_start=start,
             window_end=end,
             delta_version=delta_version,
-            table=location,
+            table=store.table_location(self.name, version),
             transform_hash=definition.transform_hash,
+        )
+
+    def _refuse_emptying(
+        self, store: FeatureStore, version: str, rows: DataFrame, condition: str
+    ) -> None:
+        """Raise :class:`EmptyWindowError` when ``rows`` is empty but the window is not."""
+        try:
+            empty = rows.isEmpty()
+        except Exception as exc:
+            failure = transform_failure(self.name, exc)
+            if failure is not None:
+                raise failure from exc
+            raise
+        if not empty or not store.table_exists(self.name, version):
+            return
+        if store.read_table(self.name, version).where(condition).isEmpty():
+            return
+        raise EmptyWindowError(
+            f"feature group {self.name!r} version {version!r}: the transform returned no rows "
+            f"for window {condition!r}, which holds rows; an empty upstream would wipe it. "
+            "Check the inputs, or pass allow_empty=True to write the empty window. "
+            "Nothing was written."
         )
 
     def _reject_nulls(self, rows: DataFrame) -> DataFrame:
@@ -552,42 +472,6 @@ def _merge_window(
     on = [*fg.entity.join_keys, fg.event_time_col]
     kept = existing.where(F.expr(condition)).join(incoming.select(*on).distinct(), on, "left_anti")
     return kept.unionByName(incoming)
-
-
-def _declared_features(
-    group: str,
-    features: Mapping[str, DataType | str] | Sequence[Feature | tuple[str, DataType | str]],
-) -> list[Feature]:
-    items: list[tuple[str, DataType | str]]
-    if isinstance(features, Mapping):
-        items = list(features.items())
-    else:
-        items = [(f.name, f.dtype) if isinstance(f, Feature) else (f[0], f[1]) for f in features]
-    out = []
-    seen: set[str] = set()
-    for name, dtype in items:
-        validate_name(name, "feature")
-        if name.lower() in seen:
-            raise ConfigurationError(f"feature group {group!r}: feature {name!r} is declared twice")
-        seen.add(name.lower())
-        try:
-            parsed = parse_type(dtype)
-        except ValueError as exc:
-            raise ConfigurationError(f"feature group {group!r}: feature {name!r}: {exc}") from exc
-        out.append(Feature(name, parsed))
-    if not out:
-        raise ConfigurationError(f"feature group {group!r}: features is empty; omit it to infer")
-    return out
-
-
-def _function_fingerprint(function: Callable[..., Any]) -> str:
-    try:
-        return textwrap.dedent(inspect.getsource(function))
-    except (OSError, TypeError):
-        code = getattr(function, "__code__", None)
-        if code is None:
-            return repr(function)
-        return repr((code.co_code, code.co_consts, code.co_names))
 
 
 def _next_version(version: str) -> str:

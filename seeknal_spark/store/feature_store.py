@@ -15,29 +15,37 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 
 from seeknal_spark._timestamps import to_utc_datetime
+from seeknal_spark.definitions.feature import FeatureGroupDefinition
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import ConfigurationError, NotFoundError
-from seeknal_spark.store.registry import FeatureGroupDefinition, Registry
+from seeknal_spark.store.delta_protocol import (
+    COMMIT_METADATA_KEY,
+    WRITE_TIME_COL,
+    DeltaTarget,
+    commit_version,
+    read_history,
+    table_properties,
+)
+from seeknal_spark.store.registry import Registry
 
-if TYPE_CHECKING:
-    from seeknal_spark.store.feature_group import FeatureGroup
 
-__all__ = ["WRITE_TIME_COL", "FeatureStore"]
+class _Attachable(Protocol):
+    """What :meth:`FeatureStore.register` attaches: a feature group (no import of it here)."""
+
+    store: FeatureStore | None
+
+
+G = TypeVar("G", bound=_Attachable)
+__all__ = ["COMMIT_METADATA_KEY", "WRITE_TIME_COL", "FeatureStore"]
 
 logger = logging.getLogger(__name__)
-
-#: Stamped on every row of a write (one value per write, increasing): among rows with equal
-#: keys and event time, the latest Delta write wins.
-WRITE_TIME_COL = "_seeknal_write_time"
-
-#: Key of the seeknal record inside a Delta commit's ``userMetadata`` JSON.
-COMMIT_METADATA_KEY = "seeknal"
 
 
 class FeatureStore:
@@ -56,8 +64,9 @@ class FeatureStore:
 
     Examples
     --------
-    >>> store = FeatureStore("/tmp/seeknal_store")          # doctest: +SKIP
-    >>> store.register(customer_fg)                          # doctest: +SKIP
+    >>> store = FeatureStore("/tmp/seeknal_doctest_store", spark=spark)
+    >>> store.table_location("customer_spend", "v1")
+    '/tmp/seeknal_doctest_store/feature_groups/customer_spend/v1'
     """
 
     def __init__(
@@ -113,6 +122,38 @@ class FeatureStore:
             return f"{self.catalog}.fg_{len(group)}_{group}_{version}"
         return f"{self.path}/feature_groups/{group}/{version}"
 
+    def target(self, group: str, version: str) -> DeltaTarget:
+        """The Delta table of a group version, for :mod:`~seeknal_spark.store.delta_protocol`."""
+        return DeltaTarget(self.table_location(group, version), self.catalog is not None)
+
+    def check_writable(self) -> None:
+        """Raise :class:`ConfigurationError` when a local store root cannot hold tables.
+
+        A path whose nearest existing part is a file, or a folder this process cannot
+        write, is refused before any job runs. Remote URIs are not checked here.
+        """
+        if self.path is None:
+            return
+        local = self.path[len("file:") :] if self.path.startswith("file:") else self.path
+        if "://" in local:
+            return
+        probe = os.path.abspath(local)
+        while not os.path.exists(probe):
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                return
+            probe = parent
+        if not os.path.isdir(probe):
+            raise ConfigurationError(
+                f"store path {self.path!r}: {probe!r} is a file, not a folder; give "
+                "FeatureStore a folder path (nothing was written)"
+            )
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise ConfigurationError(
+                f"store path {self.path!r}: folder {probe!r} is not writable by this process; "
+                "fix its permissions or choose another path (nothing was written)"
+            )
+
     @property
     def registry(self) -> Registry:
         if self._registry is None:
@@ -125,7 +166,7 @@ class FeatureStore:
         return self._registry
 
     # -- feature groups ----------------------------------------------------------------
-    def register(self, feature_group: FeatureGroup) -> FeatureGroup:
+    def register(self, feature_group: G) -> G:
         """Attach a feature group to this store (its writes and reads go here)."""
         feature_group.store = self
         return feature_group
@@ -163,13 +204,29 @@ class FeatureStore:
             )
         return definition
 
+    def latest_version(self, group: str) -> str:
+        """The default version of a group: its latest registered version.
+
+        The one policy every layer uses when no version is given.
+
+        Raises
+        ------
+        NotFoundError
+            When the group has no registered version in this store (naming the group).
+        """
+        known = self.versions(group)
+        if not known:
+            names = sorted({d.name for d in self.list_feature_groups()})
+            raise NotFoundError(
+                f"feature group {group!r} has no registered version in {self!r}; write it "
+                f"first (fg.write(...)) or pass a version; registered groups: {names}"
+            )
+        return known[-1]
+
     def describe(self, group: str, version: str | None = None) -> dict[str, Any]:
         """A JSON-friendly description of a group version (latest version by default)."""
         if version is None:
-            known = self.versions(group)
-            if not known:
-                self.get_definition(group, "v1")  # raises the NotFoundError with context
-            version = known[-1]
+            version = self.latest_version(group)
         d = self.get_definition(group, version)
         return {
             "name": d.name,
@@ -191,12 +248,8 @@ class FeatureStore:
 
     # -- tables ----------------------------------------------------------------------------
     def table_exists(self, group: str, version: str) -> bool:
-        from delta.tables import DeltaTable
-
-        location = self.table_location(group, version)
-        if self.catalog is not None:
-            return bool(self.spark.catalog.tableExists(location))
-        return bool(DeltaTable.isDeltaTable(self.spark, location))
+        """Whether the group version has a Delta table (``DESCRIBE DETAIL``)."""
+        return table_properties(self.spark, self.target(group, version)) is not None
 
     def _require_table(self, group: str, version: str) -> str:
         if not self.table_exists(group, version):
@@ -249,39 +302,24 @@ class FeatureStore:
                 ) from exc
             raise
 
-    def _delta_table(self, group: str, version: str) -> Any:
-        from delta.tables import DeltaTable
-
-        location = self._require_table(group, version)
-        if self.catalog is not None:
-            return DeltaTable.forName(self.spark, location)
-        return DeltaTable.forPath(self.spark, location)
-
     def current_table_version(self, group: str, version: str) -> int:
         """The latest Delta table version of a group version."""
-        row = self._delta_table(group, version).history(1).select("version").first()
-        assert row is not None  # a Delta table always has a commit
-        return int(row["version"])
-
-    def commit_version(self, group: str, version: str, written_at: str) -> int:
-        """The Delta version of the seeknal write stamped ``written_at`` (its commit metadata).
-
-        Falls back to the latest version when the commit is not among the last 100 (a
-        table written to by very many concurrent jobs).
-        """
-        from pyspark.sql import functions as F
-
-        marker = f'"written_at": "{written_at}"'
-        row = (
-            self._delta_table(group, version)
-            .history(100)
-            .where(F.col("userMetadata").contains(marker))
-            .select("version")
-            .first()
-        )
+        self._require_table(group, version)
+        row = read_history(self.spark, self.target(group, version), limit=1).first()
         if row is None:
-            return self.current_table_version(group, version)
+            raise NotFoundError(f"table {self.table_location(group, version)!r} has no commit")
         return int(row["version"])
+
+    def commit_version(self, group: str, version: str, write_id: str) -> int:
+        """The exact Delta version of the seeknal write ``write_id`` (its commit metadata).
+
+        Raises
+        ------
+        NotFoundError
+            When no commit of the table carries it: the version is never guessed.
+        """
+        self._require_table(group, version)
+        return commit_version(self.spark, self.target(group, version), write_id)
 
     def history(self, group: str, version: str) -> list[dict[str, Any]]:
         """The write history of a group version, newest first.
@@ -292,15 +330,15 @@ class FeatureStore:
         """
         from pyspark.sql import functions as F
 
+        self._require_table(group, version)
         rows = (
-            self._delta_table(group, version)
-            .history()
+            read_history(self.spark, self.target(group, version))
             .select(
                 "version",
                 # an ISO-8601 instant with its offset, whatever the session time zone
                 F.date_format("timestamp", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX").alias("timestamp"),
                 "operation",
-                "userMetadata",
+                "seeknal",
             )
             .collect()  # one row per commit: metadata, not data
         )
@@ -311,10 +349,10 @@ class FeatureStore:
                 "timestamp": r["timestamp"],
                 "operation": r["operation"],
             }
-            if r["userMetadata"]:
+            if r["seeknal"]:
                 try:
-                    entry.update(json.loads(r["userMetadata"]).get(COMMIT_METADATA_KEY, {}))
+                    entry.update(json.loads(r["seeknal"]).get(COMMIT_METADATA_KEY, {}))
                 except (ValueError, AttributeError):
-                    entry["user_metadata"] = r["userMetadata"]
+                    entry["user_metadata"] = r["seeknal"]
             out.append(entry)
         return out

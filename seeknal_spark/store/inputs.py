@@ -123,6 +123,8 @@ def read_source(
 
 def _is_missing_path(exc: Exception) -> bool:
     text = str(exc)
-    return "PATH_NOT_FOUND" in text or "is not a Delta table" in text or (
-        "DELTA_MISSING_DELTA_TABLE" in text
+    return (
+        "PATH_NOT_FOUND" in text
+        or "is not a Delta table" in text
+        or ("DELTA_MISSING_DELTA_TABLE" in text)
     )

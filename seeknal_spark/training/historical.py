@@ -11,11 +11,10 @@ with a spine of (every key, one time): the rows an online store serves.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -26,19 +25,22 @@ from seeknal_spark._timestamps import to_utc_datetime, utc_micros
 from seeknal_spark.definitions.entity import Entity
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import (
-    ColumnTypeError,
     ConfigurationError,
-    MissingColumnError,
     NotFoundError,
 )
-from seeknal_spark.offline.pit.join import AsOfSource, point_in_time_join
+from seeknal_spark.offline.pit import AsOfSource, point_in_time_join
 from seeknal_spark.store.feature_group import FeatureGroup
 from seeknal_spark.store.feature_store import WRITE_TIME_COL, FeatureStore
 from seeknal_spark.store.registry import FeatureGroupDefinition
+from seeknal_spark.training.lookup import FeatureLookup
+from seeknal_spark.training.manifest import AsOf, ManifestEntry, TrainingManifest, as_manifest
+from seeknal_spark.training.spine import check_spine, spine_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from seeknal_spark.online.sink import OnlineSink
+    from seeknal_spark.online.table import OnlineTable
     from seeknal_spark.training.schema import FeatureSchema
 
 __all__ = [
@@ -55,218 +57,11 @@ logger = logging.getLogger(__name__)
 SNAPSHOT_TIME_COL = "_seeknal_as_of"
 
 
-@dataclass(frozen=True, init=False)
-class FeatureLookup:
-    """Which features of which feature-group version to join, and how.
-
-    Parameters
-    ----------
-    feature_group:
-        A :class:`~seeknal_spark.store.feature_group.FeatureGroup` attached to a store.
-    features:
-        Feature names to bring over; None means every feature of the version.
-    version:
-        The feature-group version; None means the latest registered version (the one
-        registered last) at the time of the build. The version used is recorded in the
-        manifest, so a rebuild from the manifest uses it even after newer versions appear.
-    ttl:
-        Overrides the group's TTL: a value is usable while ``event_time > spine_time - ttl``.
-        None uses the group's TTL (no TTL when the group has none).
-    prefix:
-        Put before each output column name (``prefix="cust_"`` gives ``cust_spend``).
-    default:
-        Value for spine rows with no matching feature row: one value for every feature,
-        or ``{feature: value}``.
-    """
-
-    feature_group: FeatureGroup
-    features: tuple[str, ...] | None
-    version: str | None
-    ttl: timedelta | None
-    prefix: str
-    default: Any
-
-    def __init__(
-        self,
-        feature_group: FeatureGroup,
-        features: Sequence[str] | str | None = None,
-        version: str | None = None,
-        ttl: timedelta | None = None,
-        prefix: str | None = None,
-        default: Any = None,
-    ) -> None:
-        if not isinstance(feature_group, FeatureGroup):
-            raise TypeError(
-                f"FeatureLookup needs a FeatureGroup, got {type(feature_group).__name__}"
-            )
-        names = None
-        if features is not None:
-            names = (features,) if isinstance(features, str) else tuple(features)
-            if not names:
-                raise ValueError(
-                    f"lookup of {feature_group.name!r}: features is empty; omit it for all"
-                )
-            for name in names:
-                validate_name(name, "feature")
-            if len(set(names)) != len(names):
-                raise ValueError(f"lookup of {feature_group.name!r} lists a feature twice")
-        if version is not None:
-            validate_name(version, "version")
-        if ttl is not None:
-            if not isinstance(ttl, timedelta):
-                raise TypeError(f"lookup of {feature_group.name!r}: ttl must be a timedelta")
-            if ttl <= timedelta(0):
-                raise ValueError(
-                    f"lookup of {feature_group.name!r}: ttl must be positive, got {ttl}; "
-                    "use None for the group's TTL"
-                )
-        if prefix is not None and prefix != "":
-            validate_name(prefix, "prefix")
-        if isinstance(default, Mapping) and names is not None:
-            unknown = sorted(set(default) - set(names))
-            if unknown:
-                raise NotFoundError(
-                    f"lookup of {feature_group.name!r}: defaults for {unknown}, which are not "
-                    f"among its features {list(names)}"
-                )
-        object.__setattr__(self, "feature_group", feature_group)
-        object.__setattr__(self, "features", names)
-        object.__setattr__(self, "version", version)
-        object.__setattr__(self, "ttl", ttl)
-        object.__setattr__(self, "prefix", prefix or "")
-        object.__setattr__(
-            self, "default", dict(default) if isinstance(default, Mapping) else default
-        )
-
-    def __hash__(self) -> int:
-        return hash((id(self.feature_group), self.features, self.version, self.ttl, self.prefix))
-
-    @property
-    def name(self) -> str:
-        """The feature group's name."""
-        return self.feature_group.name
-
-    @property
-    def store(self) -> FeatureStore:
-        """The feature group's store (a ConfigurationError when it has none)."""
-        store = self.feature_group.store
-        if store is None:
-            raise ConfigurationError(
-                f"feature group {self.name!r} has no store: pass store=FeatureStore(...) or "
-                "call store.register(fg) before looking it up"
-            )
-        return store
-
-    def resolved_version(self) -> str:
-        """``version``, or the latest registered version when it is None."""
-        if self.version is not None:
-            return self.version
-        known = self.store.versions(self.name)
-        if not known:
-            raise NotFoundError(
-                f"feature group {self.name!r} has no registered version in {self.store!r}: "
-                "write it first (fg.write(...))"
-            )
-        return known[-1]
-
-    def effective_ttl(self) -> timedelta | None:
-        """The TTL used: the lookup's, else the feature group's."""
-        return self.ttl if self.ttl is not None else self.feature_group.ttl
-
-    def output_name(self, feature: str) -> str:
-        """The training-set column of ``feature``."""
-        return f"{self.prefix}{feature}"
-
-    def source_feature(self, output_name: str) -> str:
-        """The feature behind an output column name."""
-        if self.prefix and output_name.startswith(self.prefix):
-            return output_name[len(self.prefix) :]
-        return output_name
-
-    @property
-    def defaults(self) -> dict[str, Any]:
-        """``{feature: default}`` for the lookup's features (empty when there is none)."""
-        if isinstance(self.default, Mapping):
-            return dict(self.default)
-        if self.default is None or self.features is None:
-            return {}
-        return {f: self.default for f in self.features}
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    """What one lookup read: group, version, Delta table version and how it was joined."""
-
-    feature_group: str
-    version: str
-    delta_version: int
-    transform_hash: str
-    features: tuple[str, ...]
-    output_names: tuple[str, ...]
-    ttl_seconds: float | None
-
-
-@dataclass(frozen=True)
-class TrainingManifest:
-    """The exact inputs of a training set; ``to_dataframe(spine, as_of=manifest)`` rebuilds it.
-
-    Serialise it with :meth:`to_json` next to the model.
-    """
-
-    lookups: tuple[ManifestEntry, ...]
-    timestamp_col: str
-    inclusive: bool
-    feature_start_time: str | None = None
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for entry in data["lookups"]:
-            entry["features"] = list(entry["features"])
-            entry["output_names"] = list(entry["output_names"])
-        return data
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainingManifest:
-        try:
-            entries = tuple(
-                ManifestEntry(
-                    feature_group=str(e["feature_group"]),
-                    version=str(e["version"]),
-                    delta_version=int(e["delta_version"]),
-                    transform_hash=str(e.get("transform_hash", "")),
-                    features=tuple(e["features"]),
-                    output_names=tuple(e["output_names"]),
-                    ttl_seconds=None if e.get("ttl_seconds") is None else float(e["ttl_seconds"]),
-                )
-                for e in data["lookups"]
-            )
-            return cls(
-                lookups=entries,
-                timestamp_col=str(data["timestamp_col"]),
-                inclusive=bool(data["inclusive"]),
-                feature_start_time=data.get("feature_start_time"),
-                created_at=str(data.get("created_at", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigurationError(f"not a training manifest ({exc!r}): {dict(data)!r}") from exc
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainingManifest:
-        return cls.from_dict(json.loads(text))
-
-
 @dataclass(frozen=True)
 class _Resolved:
     lookup: FeatureLookup  # version and features filled in
     definition: FeatureGroupDefinition
     delta_version: int | None = None
-
-
-AsOf = TrainingManifest | Mapping[str, Any]
 
 
 class HistoricalFeatures:
@@ -285,11 +80,23 @@ class HistoricalFeatures:
 
     Examples
     --------
-    >>> hist = HistoricalFeatures([FeatureLookup(spend_fg, prefix="c_")])  # doctest: +SKIP
-    >>> train = hist.to_dataframe(spine_df)                               # doctest: +SKIP
-    >>> saved = hist.manifest.to_json()                                   # doctest: +SKIP
-    >>> same = TrainingManifest.from_json(saved)                           # doctest: +SKIP
-    >>> again = hist.to_dataframe(spine_df, as_of=same)                   # doctest: +SKIP
+    >>> import tempfile
+    >>> from datetime import datetime
+    >>> from seeknal_spark import Entity, FeatureGroup, FeatureStore
+    >>> rows = spark.createDataFrame([("a", datetime(2024, 1, 1), 5.0)],
+    ...                              "customer_id string, day timestamp, total double")
+    >>> store = FeatureStore(tempfile.mkdtemp(), spark=spark)
+    >>> fg = FeatureGroup("spend", Entity("customer", ["customer_id"]), "day",
+    ...                   transform=lambda src: src, inputs={"src": rows}, store=store)
+    >>> _ = fg.write(feature_start_time=datetime(2024, 1, 1))
+    >>> hist = HistoricalFeatures([FeatureLookup(fg, prefix="c_")])
+    >>> spine = spark.createDataFrame([("a", datetime(2024, 1, 2))],
+    ...                               "customer_id string, prediction_time timestamp")
+    >>> [(r.customer_id, r.c_total) for r in hist.to_dataframe(spine).collect()]
+    [('a', 5.0)]
+    >>> same = TrainingManifest.from_json(hist.manifest.to_json())
+    >>> hist.to_dataframe(spine, as_of=same).count()
+    1
     """
 
     def __init__(
@@ -398,7 +205,7 @@ class HistoricalFeatures:
         ConfigurationError
             Output names collide (use ``prefix=``), or ``as_of`` does not fit the lookups.
         """
-        manifest = _as_manifest(as_of)
+        manifest = as_manifest(as_of)
         if manifest is not None:
             if (
                 manifest.timestamp_col != self._timestamp_col
@@ -413,9 +220,9 @@ class HistoricalFeatures:
                 feature_start_time = datetime.fromisoformat(manifest.feature_start_time)
         start = feature_start_time if feature_start_time is not None else self.feature_start_time
         start = None if start is None else to_utc_datetime(start)
-        spine = self._spine(spine_df)
+        spine = spine_frame(spine_df, self._timestamp_col, self._spark)
         resolved = self._pin(self._resolve(manifest), as_of, manifest)
-        self._check_spine(spine, resolved)
+        check_spine(spine, [(r.lookup, r.definition.join_keys) for r in resolved])
         tables: dict[tuple[str, str, int], DataFrame] = {}
         sources = [self._source(r, tables) for r in resolved]
         result = point_in_time_join(
@@ -470,43 +277,27 @@ class HistoricalFeatures:
         self._manifest = self._make_manifest(resolved, start)
         return out
 
-    def serve(self, name: str, sink: Any = None, as_of: datetime | None = None) -> Any:
-        """Export :meth:`snapshot` to an online table (see ``seeknal_spark.online``)."""
-        from seeknal_spark.online.export import serve_historical
+    def serve(
+        self,
+        name: str,
+        sink: OnlineSink | None = None,
+        as_of: datetime | None = None,
+        *,
+        expire_keys: bool = False,
+        progress: bool | None = None,
+    ) -> OnlineTable:
+        """Export :meth:`snapshot` as of ``as_of`` (default now) to online table ``name``
+        (default sink: the embedded store); see
+        :func:`~seeknal_spark.training.serve.serve_historical`."""
+        from seeknal_spark.training.serve import serve_historical
 
-        return serve_historical(self, name=name, sink=sink, as_of=as_of)
+        return serve_historical(
+            self, name=name, sink=sink, as_of=as_of, expire_keys=expire_keys, progress=progress
+        )
 
     # -- internals -----------------------------------------------------------------------
     def _spark(self) -> SparkSession:
         return self._lookups[0].store.spark
-
-    def _spine(self, spine_df: Any) -> DataFrame:
-        if isinstance(spine_df, DataFrame):
-            spine = spine_df
-        else:
-            import pandas as pd
-
-            if not isinstance(spine_df, pd.DataFrame):
-                raise TypeError(
-                    f"spine_df must be a Spark or pandas DataFrame, got {type(spine_df).__name__}"
-                )
-            frame = spine_df.copy()
-            for col in frame.columns:  # naive pandas datetimes are UTC, not session time
-                if pd.api.types.is_datetime64_dtype(frame[col]):
-                    frame[col] = frame[col].dt.tz_localize("UTC")
-            spine = self._spark().createDataFrame(frame)
-        if self._timestamp_col not in spine.columns:
-            raise MissingColumnError(
-                f"the spine has no timestamp column {self._timestamp_col!r} (columns: "
-                f"{spine.columns}); add it or pass timestamp_col= to HistoricalFeatures"
-            )
-        dtype = spine.schema[self._timestamp_col].dataType
-        if dtype.typeName() not in ("timestamp", "timestamp_ntz", "date"):
-            raise ColumnTypeError(
-                f"spine column {self._timestamp_col!r} is {dtype.simpleString()}: it must be a "
-                "timestamp or date; convert it with F.to_timestamp()"
-            )
-        return spine
 
     def _resolve(self, manifest: TrainingManifest | None = None) -> list[_Resolved]:
         if manifest is None and self._resolved is not None:
@@ -597,31 +388,6 @@ class HistoricalFeatures:
         lookup = r.lookup
         return lookup.store.current_table_version(lookup.name, lookup.resolved_version())
 
-    def _check_spine(self, spine: DataFrame, resolved: list[_Resolved]) -> None:
-        columns = {c.lower(): c for c in spine.columns}
-        owners: dict[str, str] = {}
-        for r in resolved:
-            for key in r.definition.join_keys:
-                if key not in spine.columns:
-                    raise MissingColumnError(
-                        f"the spine has no join key {key!r} of feature group {r.lookup.name!r} "
-                        f"(spine columns: {spine.columns}); add or rename it"
-                    )
-            for feature in r.lookup.features or ():
-                out = r.lookup.output_name(feature)
-                where = f"feature {feature!r} of {r.lookup.name!r}"
-                if out.lower() in columns:
-                    raise ConfigurationError(
-                        f"output column {out!r} ({where}) collides with spine column "
-                        f"{columns[out.lower()]!r}: give the lookup a prefix= or drop the column"
-                    )
-                if out.lower() in owners:
-                    raise ConfigurationError(
-                        f"output column {out!r} comes from both {owners[out.lower()]} and "
-                        f"{where}: give one of the lookups a prefix="
-                    )
-                owners[out.lower()] = where
-
     def _source(self, r: _Resolved, tables: dict[tuple[str, str, int], DataFrame]) -> AsOfSource:
         lookup, definition = r.lookup, r.definition
         assert lookup.version is not None and r.delta_version is not None
@@ -678,26 +444,6 @@ class HistoricalFeatures:
         )
 
 
-def _as_manifest(as_of: AsOf | None) -> TrainingManifest | None:
-    if as_of is None:
-        return None
-    if isinstance(as_of, TrainingManifest):
-        return as_of
-    if isinstance(as_of, Mapping):
-        if "lookups" in as_of:
-            return TrainingManifest.from_dict(as_of)
-        for group, delta in as_of.items():
-            if not isinstance(delta, int) or isinstance(delta, bool) or delta < 0:
-                raise ConfigurationError(
-                    f"as_of[{group!r}] = {delta!r}: give a Delta table version (an int >= 0)"
-                )
-        return None
-    raise TypeError(
-        f"as_of must be a TrainingManifest or a {{feature_group: delta_version}} dict, got "
-        f"{type(as_of).__name__}"
-    )
-
-
 def _not_recomputable(**_: Any) -> DataFrame:
     raise ConfigurationError(
         "this feature group was loaded from the registry for reading; define it in code "
@@ -715,7 +461,8 @@ def historical_from_store(
     """A :class:`HistoricalFeatures` over registered groups, without their code.
 
     ``specs`` are ``(name, version)`` pairs or ``"name[:version]"`` strings (no version:
-    the latest registered). The feature groups are rebuilt from the registry for reading
+    ``store.latest_version(name)``, the store's one default-version policy). The feature
+    groups are rebuilt from the registry for reading
     only. ``options`` go to :class:`HistoricalFeatures`.
     """
     if isinstance(store, str):
@@ -727,10 +474,9 @@ def historical_from_store(
             version: str | None = ver or None
         else:
             name, version = spec
-        probe = store.versions(validate_name(name, "feature group"))
-        if not probe:
-            store.get_definition(name, version or "v1")  # raises NotFoundError with context
-        definition = store.get_definition(name, version or probe[-1])
+        name = validate_name(name, "feature group")
+        # no version: the store's one default-version policy (its latest registered)
+        definition = store.get_definition(name, version or store.latest_version(name))
         group = FeatureGroup(
             definition.name,
             Entity(definition.entity_name, definition.join_keys),

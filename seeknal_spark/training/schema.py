@@ -13,18 +13,38 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pyspark.sql.types import DataType
 
 from seeknal_spark.errors import ConfigurationError, MissingColumnError
+from seeknal_spark.training.lookup import FeatureLookup
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from seeknal_spark.training.historical import HistoricalFeatures
-
-__all__ = ["FeatureSchema", "LookupSchema", "SchemaFeature"]
+__all__ = ["FeatureSchema", "LookupSchema", "SchemaFeature", "TrainingSet"]
 
 FORMAT_VERSION = 1
+
+
+class TrainingSet(Protocol):
+    """What a schema is built from: a
+    :class:`~seeknal_spark.training.historical.HistoricalFeatures` (no import of it here,
+    so the schema module stays below it)."""
+
+    @property
+    def timestamp_col(self) -> str:
+        """The spine's time column."""
+        ...
+
+    def manifest_dict(self) -> dict[str, Any]:
+        """What the training set read (or would read now)."""
+        ...
+
+    def output_features(self) -> list[tuple[str, DataType, FeatureLookup]]:
+        """``(output name, Spark type, lookup)`` of every feature, in column order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -57,9 +77,14 @@ class FeatureSchema:
 
     Examples
     --------
-    >>> schema = hist.feature_schema()                       # doctest: +SKIP
-    >>> schema.save("model/feature_schema.json")             # doctest: +SKIP
-    >>> X = FeatureSchema.load("model/feature_schema.json").matrix(rows)   # doctest: +SKIP
+    Usually ``hist.feature_schema()``; saved with ``schema.save(path)`` next to the model
+    and read back with ``FeatureSchema.load(path)``:
+
+    >>> schema = FeatureSchema((SchemaFeature("c_total", "double", "spend", "v1", "total"),), ())
+    >>> FeatureSchema.from_json(schema.to_json()) == schema
+    True
+    >>> schema.matrix([{"other": 1, "c_total": 2.0}])
+    [[2.0]]
     """
 
     features: tuple[SchemaFeature, ...]
@@ -83,7 +108,7 @@ class FeatureSchema:
 
     # -- building ----------------------------------------------------------------------
     @classmethod
-    def from_historical(cls, hist: HistoricalFeatures) -> FeatureSchema:
+    def from_historical(cls, hist: TrainingSet) -> FeatureSchema:
         """The schema of the training set ``hist`` built last (or would build now)."""
         manifest = hist.manifest_dict()
         by_group = {(m["feature_group"], m["version"]): m for m in manifest["lookups"]}

@@ -247,13 +247,9 @@ def test_example_dag_tasks(airflow_venv: Path, tmp_path: Path) -> None:
     assert shown["py_files"] == "/opt/seeknal_spark.whl"
     assert shown["conf"]["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert shown["timetable"] == "CronDataIntervalTimetable"
+    # the export task runs the project's serve (its lookups and online sink)
     assert shown["export"] == [
-        "--store", str(tmp_path / "store"),
-        "--feature-group", "customer_spend:v1",
-        "--feature-group", "customer_profile:v1",
-        "--name", "customer_features",
-        "--online-dir", str(tmp_path / "online"),
-        "--as-of", "{{ data_interval_end.isoformat() }}",
+        "--config", str(config), "--as-of", "{{ data_interval_end.isoformat() }}",
     ]  # fmt: skip
 
 

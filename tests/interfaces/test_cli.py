@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from seeknal_spark import cli
 from seeknal_spark._progress import Progress
 from seeknal_spark.errors import ConfigurationError
+from seeknal_spark.interfaces import cli
 from seeknal_spark.store.feature_group import FeatureGroup
 from seeknal_spark.store.feature_store import FeatureStore
 from tests.projects import example_project
@@ -206,7 +206,10 @@ def test_backfill_resumes_after_a_failure(
     ]
     code, out, err = run(*argv)
     assert code == 1
-    assert err.strip().splitlines()[-1] == "seeknal-spark: error: RuntimeError: executor lost"
+    assert err.strip().splitlines()[-1] == (
+        "seeknal-spark: internal error: RuntimeError: executor lost "
+        "(run with --debug for the traceback)"
+    )
     failed = summary_of(out)
     assert failed["status"] == "error" and failed["windows_written"] == 2
 
@@ -245,6 +248,26 @@ def test_errors_are_one_line_with_exit_codes(
     with pytest.raises(ConfigurationError):
         run("list", "--config", str(bad), "--debug")
     assert run("--help")[0] == 0
+
+
+def test_an_internal_bug_is_not_reported_as_bad_input(
+    project_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ValueError raised by a bug used to exit 2 ("bad argument"); it is exit 1 now."""
+    from seeknal_spark.app.project import Project
+
+    def broken(self: Project, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("too many values to unpack (expected 2)")
+
+    monkeypatch.setattr(Project, "materialize", broken)
+    code, _, err = run("materialize", "--config", str(project_file), "--start", "2024-01-10")
+    assert code == 1 and err.count("\n") == 1
+    assert err == (
+        "seeknal-spark: internal error: ValueError: too many values to unpack (expected 2) "
+        "(run with --debug for the traceback)\n"
+    )
+    with pytest.raises(ValueError, match="too many values"):
+        run("materialize", "--config", str(project_file), "--start", "2024-01-10", "--debug")
 
 
 def test_progress_display() -> None:

@@ -132,3 +132,33 @@ def test_job_fails_with_a_clear_message(spark: SparkSession, tmp_path: Path) -> 
     assert "feature group 'nope' is not in" in err.strip().splitlines()[-1]
     # the logs before it are structured
     assert all(json.loads(line)["level"] for line in err.splitlines() if line.startswith("{"))
+
+
+def _load(job: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{job}_job", ROOT / "jobs" / f"{job}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+JOBS = ["materialize", "build_training", "export_online", "parity", "drift"]
+# no argument at all: every job but build_training (whose options all have defaults)
+BAD_ARGUMENTS = [(job, ["--bogus"]) for job in JOBS] + [
+    (job, []) for job in JOBS if job != "build_training"
+]
+
+
+@pytest.mark.parametrize(("job", "argv"), BAD_ARGUMENTS)
+def test_every_job_answers_bad_arguments_with_one_line(
+    job: str, argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """export_online used to print argparse's six-line usage block (issue 15, item 8)."""
+    monkeypatch.chdir(tmp_path)  # no default conf/example.yaml here
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = _load(job).main(argv)
+    message = err.getvalue()
+    assert code == 2, (job, message)
+    assert message.count("\n") == 1 and message.startswith("seeknal-spark: error: "), message
+    assert out.getvalue() == ""

@@ -216,6 +216,7 @@ def test_html_and_json(shifted_report: DriftReport, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "drift.json").read_text()) == loaded
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_small_hand_computed_case(spark: SparkSession) -> None:
     """Top-K categories with an 'other' bucket, empty buckets smoothed, custom thresholds."""
     ref = spark.sql(

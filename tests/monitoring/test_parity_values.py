@@ -49,6 +49,7 @@ def example(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Ex
     return Example(tmp_path_factory.mktemp("parity_values"), spark)
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_served_values_equal_the_point_in_time_join(example: Example) -> None:
     validate_parity(example.schema, example.table)
     report = check_values(example.table, example.hist)

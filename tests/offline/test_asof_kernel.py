@@ -8,8 +8,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seeknal_spark.offline.pit.hot_keys import _boundaries, hot_tables, window_plan
 from seeknal_spark.offline.pit.kernel import AsOfKernel, KernelSource
-from seeknal_spark.offline.pit.planner import PitTuning, _boundaries, hot_tables, window_plan
+from seeknal_spark.offline.pit.tuning import PitTuning
 
 small = st.integers(min_value=0, max_value=6)
 feature_rows = st.lists(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -56,6 +56,7 @@ def feats(spark: SparkSession) -> DataFrame:
 
 
 @EVERY_PLAN
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_step2_latest_not_after_spine_time(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [(1, h(-1), "a"), (1, h(0), "b"), (1, h(7), "c"), (1, h(10), "d"), (2, h(30), "e")],
@@ -117,6 +118,7 @@ def test_step1_numeric_key_is_cast_other_mismatch_raises(
 
 
 @EVERY_PLAN
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_step3_ttl_lower_bound_is_strict(spark: SparkSession, feats: DataFrame, tuning) -> None:
     spine = spark.createDataFrame(
         [(1, h(12), "exactly_ttl"), (1, h(11.99), "inside"), (1, h(20), "expired")],
@@ -236,6 +238,7 @@ def test_step8_all_rows_kept(spark: SparkSession, feats: DataFrame, tuning) -> N
 
 
 @pytest.mark.parametrize("ttl", [None, timedelta(hours=7)])
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_windows_plan_equals_plain_plan(spark: SparkSession, ttl: timedelta | None) -> None:
     rng = random.Random(5)
     feats = spark.createDataFrame(
@@ -309,7 +312,7 @@ def test_bad_input_is_refused_before_any_job(spark: SparkSession, feats: DataFra
 def test_auto_plan_choice(spark: SparkSession) -> None:
     """The auto plan: the merge when rows are pruned by key or a key is hot; else the key join
     unless a key has more than join_max_spine_rows spine rows."""
-    from seeknal_spark.offline.pit.join import _key_join_plan
+    from seeknal_spark.offline.pit.planner import use_key_join as _key_join_plan
 
     light = spark.createDataFrame([(k, D) for k in range(5)], "k int, prediction_time timestamp")
     crowded = light.unionByName(
@@ -322,3 +325,25 @@ def test_auto_plan_choice(spark: SparkSession) -> None:
     assert not _key_join_plan(auto, light, ("k",), pruned=False, hot=True)
     assert _key_join_plan(JOIN, crowded, ("k",), pruned=True, hot=True)
     assert not _key_join_plan(NO_TRICKS, light, ("k",), pruned=False, hot=False)
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Asia/Kolkata"])
+def test_nested_timestamp_features_under_any_session_zone(spark: SparkSession, zone: str) -> None:
+    """Issue 16: timestamps inside a struct or an array feature cross the Arrow kernel
+    (labelled with the session zone there) and come back as the same UTC instants."""
+    utc = timezone.utc
+    t0 = datetime(2020, 3, 8, 1, tzinfo=utc)  # a DST change in Los Angeles that day
+    feats = spark.createDataFrame([(1, t0, t0)], "k int, et timestamp, ts timestamp").select(
+        "k", "et", F.struct("ts").alias("st"), F.array("ts").alias("arr")
+    )
+    spine = spark.createDataFrame([(1, t0 + timedelta(hours=3))], "k int, t timestamp")
+    src = AsOfSource(feats, ("k",), "et", ("st", "arr"))
+    before = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        out = point_in_time_join(spine, [src], timestamp_col="t", tuning=NO_TRICKS)
+        got = out.select(F.unix_micros("st.ts"), F.unix_micros(F.col("arr")[0])).collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", before)
+    micros = int(t0.timestamp()) * 1_000_000
+    assert [tuple(r) for r in got] == [(micros, micros)]

@@ -77,6 +77,7 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b) and type(a) is type(b)
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_served_values_equal_the_snapshot(spark: SparkSession, sink: Any) -> None:
     df = spark.createDataFrame(_rows(), SCHEMA).repartition(3)
     table = export_snapshots(
@@ -177,6 +178,7 @@ def test_new_export_replaces_and_removes_the_old_generation(spark: SparkSession,
     assert first.metadata["lookups"][0]["version"] == "v2"
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_keys_expire_after_ttl(spark: SparkSession, sink: Any) -> None:
     df = spark.createDataFrame([("a", 1)], "k string, v long")
     ttl = timedelta(hours=1)

@@ -1,98 +1,55 @@
-"""serve_historical wiring, the job's command line and its summary."""
+"""The export of typed snapshots, hist.serve end to end, the job's command line and summary."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from seeknal_spark.app.online_export import ExportSummary, make_sink, parse_feature_group
 from seeknal_spark.errors import ConfigurationError, InvalidNameError
-from seeknal_spark.online import EmbeddedSink, OnlineTable, RedisSink, serve_historical
+from seeknal_spark.online import EmbeddedSink, OnlineTable, RedisSink, Snapshot, export_snapshots
 
 UTC = timezone.utc
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "jobs"))
 
 
-@dataclass(frozen=True)
-class _Entity:
-    join_keys: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Group:
-    name: str
-    entity: _Entity
-    ttl: timedelta | None = None
-
-
-@dataclass(frozen=True)
-class _Lookup:
-    feature_group: _Group
-    version: str
-    ttl: timedelta | None = None
-    defaults: dict[str, Any] = field(default_factory=dict)
-
-
-class _FakeHistorical:
-    """The three things serve_historical uses of HistoricalFeatures."""
-
-    def __init__(self, spark: SparkSession) -> None:
-        self.customer = _Lookup(
-            _Group("customer", _Entity(("customer_id",)), timedelta(days=2)), "v1"
-        )
-        self.product = _Lookup(_Group("product", _Entity(("sku",))), "v2", defaults={"stock": 0})
-        self.frames = {
-            "customer": spark.createDataFrame(
-                [("C1", 1.5, 3), ("C2", 2.5, 4)], "customer_id string, spend double, n int"
-            ),
-            "product": spark.createDataFrame([(7, 10)], "sku long, stock long"),
-        }
-        self.as_of: datetime | None = None
-        self.manifest = {
-            "lookups": [
-                {
-                    "feature_group": "customer",
-                    "version": "v1",
-                    "delta_version": 3,
-                    "transform_hash": "abc",
-                },
-                {
-                    "feature_group": "product",
-                    "version": "v2",
-                    "delta_version": 0,
-                    "transform_hash": "def",
-                },
-            ],
-            "computed_at": datetime(2024, 6, 2, tzinfo=UTC),
-        }
-
-    def snapshot(self, as_of: datetime) -> list[tuple[_Lookup, DataFrame]]:
-        self.as_of = as_of
-        return [
-            (self.customer, self.frames["customer"]),
-            (self.product, self.frames["product"]),
-        ]
-
-    def output_features(self) -> list[tuple[str, T.DataType, _Lookup]]:
-        return [
-            ("spend", T.DoubleType(), self.customer),
-            ("n", T.IntegerType(), self.customer),
-            ("stock", T.LongType(), self.product),
-        ]
-
-
-def test_serve_historical_exports_every_lookup(spark: SparkSession, tmp_path: Path) -> None:
-    hist = _FakeHistorical(spark)
+def test_export_of_typed_snapshots(spark: SparkSession, tmp_path: Path) -> None:
+    """The online export takes typed snapshots (what HistoricalFeatures.serve builds)."""
+    customer = spark.createDataFrame(
+        [("C1", 1.5, 3), ("C2", 2.5, 4)], "customer_id string, spend double, n int"
+    )
+    product = spark.createDataFrame([(7, 10)], "sku long, stock long")
+    snapshots = [
+        Snapshot(
+            "customer",
+            "v1",
+            ("customer_id",),
+            customer,
+            features=("spend", "n"),
+            ttl=timedelta(days=2),
+            delta_version=3,
+            transform_hash="abc",
+        ),
+        Snapshot(
+            "product",
+            "v2",
+            ("sku",),
+            product,
+            delta_version=0,
+            transform_hash="def",
+            defaults={"stock": 0},
+        ),
+    ]
     sink = EmbeddedSink(tmp_path)
-    table = serve_historical(hist, name="churn", sink=sink, as_of=datetime(2024, 6, 1))
-    assert hist.as_of == datetime(2024, 6, 1, tzinfo=UTC)
+    manifest = {"lookups": [], "computed_at": datetime(2024, 6, 2, tzinfo=UTC)}
+    table = export_snapshots(
+        snapshots, name="churn", sink=sink, as_of=datetime(2024, 6, 1), manifest=manifest
+    )
     names = ["spend", "n", "stock"]
     features = table.get_features(keys=[{"customer_id": "C1", "sku": 7}], feature_names=names)
     assert [[features[f] for f in names]] == [[1.5, 3, 10]]
@@ -231,7 +188,7 @@ def test_job_arguments_and_summary() -> None:
             "redis://h:1/0",
         ]
     )
-    assert [parse_feature_group(g) for g in args.feature_groups] == [("a", "v1"), ("b", "v2")]
+    assert [parse_feature_group(g) for g in args.feature_groups] == [("a", None), ("b", "v2")]
     assert args.as_of == datetime(2024, 6, 1, tzinfo=UTC) and args.redis_url == "redis://h:1/0"
     with pytest.raises(InvalidNameError):
         parse_feature_group("bad-name:v1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -22,6 +23,7 @@ def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_threaded_round_trip_parquet(spark: SparkSession, tmp_path: Path) -> None:
     path = tmp_path / "served"
     threads, calls = 4, 60
@@ -72,6 +74,7 @@ def test_threaded_round_trip_parquet(spark: SparkSession, tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_jsonl_round_trip_and_missing_values(spark: SparkSession, tmp_path: Path) -> None:
     path = tmp_path / "served_json"
     logger = ServingLogger(path, flush_every=2, flush_seconds=None, format="jsonl")
@@ -143,3 +146,61 @@ def test_failed_write_in_log_is_dropped_not_raised(
     assert "could not write 1 rows" in caplog.text
     logger.close()
     assert not _files(tmp_path / "drop")
+
+
+def test_failed_write_loses_no_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write that fails (full disk) is retried, then kept for the next flush: no row lost."""
+    import os
+
+    path = tmp_path / "flaky"
+    real_replace = os.replace
+    failures = {"left": 5}  # the 3 attempts of the first write, then 2 of the second
+
+    def flaky_replace(src: object, dst: object) -> None:
+        if str(src).startswith(str(path)) and failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", flaky_replace)
+    logger = ServingLogger(path, flush_every=1, flush_seconds=None, format="jsonl")
+    logger.log([{"k": 1}], [{"v": 1.0}], request_time=T0)  # fails 3 times: kept
+    assert logger.metrics.rows_pending == 1 and logger.metrics.write_failures == 1
+    assert logger.rows_written == 0 and logger.dropped_rows == 0
+    assert "kept for the next flush" in caplog.text
+    logger.log([{"k": 2}], [{"v": 2.0}], request_time=T0)  # fails twice, then lands
+    metrics = logger.metrics
+    assert (metrics.rows_written, metrics.rows_pending, metrics.rows_dropped) == (2, 0, 0)
+    assert metrics.write_retries == 4 and metrics.write_failures == 1
+    logger.close()
+    lines = [line for f in _files(path) for line in f.read_text().splitlines()]
+    assert sorted(json.loads(line)["k"] for line in lines) == [1, 2]
+
+
+def test_flush_keeps_rows_when_the_write_still_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    path = tmp_path / "down"
+    real_replace = os.replace
+    broken = {"on": True}
+
+    def replace(src: object, dst: object) -> None:
+        if broken["on"] and str(src).startswith(str(path)):
+            raise OSError(5, "I/O error")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", replace)
+    logger = ServingLogger(path, flush_every=100, flush_seconds=None, format="jsonl")
+    logger.log([{"k": 1}, {"k": 2}], [{"v": 1.0}, {"v": 2.0}], request_time=T0)
+    with pytest.raises(OSError, match="I/O error"):
+        logger.flush()
+    assert logger.metrics.rows_pending == 2
+    with pytest.raises(OSError):
+        logger.close()  # still down: the rows stay pending, close can be called again
+    broken["on"] = False
+    logger.close()
+    assert logger.metrics.rows_written == 2 and logger.metrics.rows_pending == 0

@@ -104,6 +104,7 @@ def by_key(df: DataFrame, *cols: str) -> list[tuple[Any, ...]]:
     return sorted((tuple(r[c] for c in cols) for r in df.collect()), key=repr)
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_lookups_prefix_default_ttl_and_created_tie_break(
     spark: SparkSession, world: dict[str, Any]
 ) -> None:
@@ -212,6 +213,7 @@ def test_manifest_rebuilds_the_same_training_set(spark: SparkSession, tmp_path: 
     assert pinned.manifest is not None and pinned.manifest.lookups[0].version == "v1"
 
 
+@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
 def test_snapshot_is_the_join_at_one_time(spark: SparkSession, world: dict[str, Any]) -> None:
     hist = HistoricalFeatures(
         [FeatureLookup(world["spend"], prefix="s_"), FeatureLookup(world["shops"])]

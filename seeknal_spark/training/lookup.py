@@ -1,0 +1,162 @@
+"""Which features of which feature-group version to join, and how: :class:`FeatureLookup`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from seeknal_spark.definitions.naming import validate_name
+from seeknal_spark.errors import ConfigurationError, NotFoundError
+from seeknal_spark.store.feature_group import FeatureGroup
+from seeknal_spark.store.feature_store import FeatureStore
+
+__all__ = ["FeatureLookup"]
+
+
+@dataclass(frozen=True, init=False)
+class FeatureLookup:
+    """Which features of which feature-group version to join, and how.
+
+    Parameters
+    ----------
+    feature_group:
+        A :class:`~seeknal_spark.store.feature_group.FeatureGroup` attached to a store.
+    features:
+        Feature names to bring over; None means every feature of the version.
+    version:
+        The feature-group version; None means the latest registered version (the one
+        registered last) at the time of the build. The version used is recorded in the
+        manifest, so a rebuild from the manifest uses it even after newer versions appear.
+    ttl:
+        Overrides the group's TTL: a value is usable while ``event_time > spine_time - ttl``.
+        None uses the group's TTL (no TTL when the group has none).
+    prefix:
+        Put before each output column name (``prefix="cust_"`` gives ``cust_spend``).
+    default:
+        Value for spine rows with no matching feature row: one value for every feature,
+        or ``{feature: value}``.
+
+    Examples
+    --------
+    >>> from seeknal_spark.definitions.entity import Entity
+    >>> fg = FeatureGroup("spend", Entity("customer", ["customer_id"]), "day",
+    ...                   transform=lambda **inputs: None, features={"total": "double"})
+    >>> lookup = FeatureLookup(fg, features=["total"], prefix="c_", default=0.0)
+    >>> lookup.output_name("total"), lookup.defaults
+    ('c_total', {'total': 0.0})
+    """
+
+    feature_group: FeatureGroup
+    features: tuple[str, ...] | None
+    version: str | None
+    ttl: timedelta | None
+    prefix: str
+    default: Any
+
+    def __init__(
+        self,
+        feature_group: FeatureGroup,
+        features: Sequence[str] | str | None = None,
+        version: str | None = None,
+        ttl: timedelta | None = None,
+        prefix: str | None = None,
+        default: Any = None,
+    ) -> None:
+        if not isinstance(feature_group, FeatureGroup):
+            raise TypeError(
+                f"FeatureLookup needs a FeatureGroup, got {type(feature_group).__name__}"
+            )
+        names = None
+        if features is not None:
+            names = (features,) if isinstance(features, str) else tuple(features)
+            if not names:
+                raise ValueError(
+                    f"lookup of {feature_group.name!r}: features is empty; omit it for all"
+                )
+            for name in names:
+                validate_name(name, "feature")
+            if len(set(names)) != len(names):
+                raise ValueError(f"lookup of {feature_group.name!r} lists a feature twice")
+        if version is not None:
+            validate_name(version, "version")
+        if ttl is not None:
+            if not isinstance(ttl, timedelta):
+                raise TypeError(f"lookup of {feature_group.name!r}: ttl must be a timedelta")
+            if ttl <= timedelta(0):
+                raise ValueError(
+                    f"lookup of {feature_group.name!r}: ttl must be positive, got {ttl}; "
+                    "use None for the group's TTL"
+                )
+        if prefix is not None and prefix != "":
+            validate_name(prefix, "prefix")
+        if isinstance(default, Mapping) and names is not None:
+            unknown = sorted(set(default) - set(names))
+            if unknown:
+                raise NotFoundError(
+                    f"lookup of {feature_group.name!r}: defaults for {unknown}, which are not "
+                    f"among its features {list(names)}"
+                )
+        object.__setattr__(self, "feature_group", feature_group)
+        object.__setattr__(self, "features", names)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "ttl", ttl)
+        object.__setattr__(self, "prefix", prefix or "")
+        object.__setattr__(
+            self, "default", dict(default) if isinstance(default, Mapping) else default
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self.feature_group), self.features, self.version, self.ttl, self.prefix))
+
+    @property
+    def name(self) -> str:
+        """The feature group's name."""
+        return self.feature_group.name
+
+    @property
+    def store(self) -> FeatureStore:
+        """The feature group's store (a ConfigurationError when it has none)."""
+        store = self.feature_group.store
+        if store is None:
+            raise ConfigurationError(
+                f"feature group {self.name!r} has no store: pass store=FeatureStore(...) or "
+                "call store.register(fg) before looking it up"
+            )
+        return store
+
+    def resolved_version(self) -> str:
+        """``version``, or the store's default (its latest registered version) when None.
+
+        Raises
+        ------
+        NotFoundError
+            When the group has no registered version in its store.
+        """
+        if self.version is not None:
+            return self.version
+        return self.store.latest_version(self.name)
+
+    def effective_ttl(self) -> timedelta | None:
+        """The TTL used: the lookup's, else the feature group's."""
+        return self.ttl if self.ttl is not None else self.feature_group.ttl
+
+    def output_name(self, feature: str) -> str:
+        """The training-set column of ``feature``."""
+        return f"{self.prefix}{feature}"
+
+    def source_feature(self, output_name: str) -> str:
+        """The feature behind an output column name."""
+        if self.prefix and output_name.startswith(self.prefix):
+            return output_name[len(self.prefix) :]
+        return output_name
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """``{feature: default}`` for the lookup's features (empty when there is none)."""
+        if isinstance(self.default, Mapping):
+            return dict(self.default)
+        if self.default is None or self.features is None:
+            return {}
+        return {f: self.default for f in self.features}
