@@ -85,3 +85,36 @@ def test_flow_through_spark_connect(
         ["--remote", connect_server.url], lane_folder / "connect_run", redis_url.replace("/0", "/2")
     )
     _assert_same(got, reference)
+
+
+@pytest.mark.connect
+def test_cli_materialize_and_serve_through_spark_connect(
+    connect_server: Servers, lane_folder: Path, redis_url: str
+) -> None:
+    from seeknal_spark import OnlineTable, RedisSink
+    from tests.projects import example_project
+
+    folder = lane_folder / "connect_cli"
+    folder.mkdir()
+    config = example_project(folder, n_customers=12, n_days=20)
+    # the test server has no password
+    config.write_text(config.read_text().replace("password_env: SEEKNAL_REDIS_PASSWORD", ""))
+    url = redis_url.replace("/0", "/3")
+    env = {**os.environ, "SEEKNAL_REDIS_URL": url}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    cli = [sys.executable, "-c", "from seeknal_spark.interfaces.cli import main; "
+           "raise SystemExit(main())"]
+    summaries = []
+    for args in (
+        ["materialize", "--start", "2024-01-01", "--end", "2024-01-21"],
+        ["serve", "--sink", "redis", "--as-of", "2024-01-21", "--no-progress"],
+    ):
+        result = subprocess.run(
+            [*cli, *args, "--config", str(config), "--remote", connect_server.url],
+            capture_output=True, text=True, timeout=900, env=env, cwd=str(folder), check=False,
+        )
+        assert result.returncode == 0, f"{args[0]}: {result.stdout[-2000:]}{result.stderr[-4000:]}"
+        summaries.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    table = OnlineTable.open("customer_features", sink=RedisSink(url=url))
+    served = table.get_features(keys=[{"customer_id": "CUST00001"}])
+    assert any(value is not None for value in served.rows[0].values()), served.rows

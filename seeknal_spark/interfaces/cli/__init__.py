@@ -178,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else 0
+    if getattr(args, "remote", None):
+        # get_spark() reads it: every command's session is then a Spark Connect one
+        os.environ["SPARK_REMOTE"] = args.remote
     try:
         with configure_logging(args.log_level, args.log_format):
             import seeknal_spark

@@ -108,6 +108,12 @@ def add_common(parser: argparse.ArgumentParser, config: str = "required") -> Non
             metavar="FILE",
             help=f"project YAML (default: {DEFAULT_CONFIG})",
         )
+    parser.add_argument(
+        "--remote",
+        default=None,
+        metavar="URL",
+        help="run on a Spark Connect server, sc://host:port (default: $SPARK_REMOTE)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument(
         "--log-level", default=None, metavar="LEVEL", help="DEBUG, INFO, WARNING (default) or ERROR"
