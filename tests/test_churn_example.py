@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from seeknal_spark import cli
 from seeknal_spark.errors import ConfigurationError
 from seeknal_spark.example.churn import ModelEncoding, churn_probabilities, load_model
+from seeknal_spark.interfaces import cli
 from seeknal_spark.online.embedded import EmbeddedSink
 from seeknal_spark.online.table import OnlineTable
 from seeknal_spark.training.historical import TrainingManifest
