@@ -182,7 +182,10 @@ def build_dag(
 
     Examples
     --------
-    >>> from seeknal_spark.interfaces.airflow import build_dag                    # doctest: +SKIP
+    Skipped as doctests, with the reason: they need Airflow and its Spark provider, which
+    the test environment installs only in ``tests/interfaces/test_airflow.py``'s own venv.
+
+    >>> from seeknal_spark.interfaces.airflow import build_dag  # doctest: +SKIP
     >>> dag = build_dag("/opt/seeknal/conf/example.yaml",              # doctest: +SKIP
     ...                 jobs_dir="/opt/seeknal/jobs", schedule="@daily")
     """
