@@ -27,24 +27,32 @@ def _free_port() -> int:
         return port
 
 
-def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], int]:
-    """Start redis-server in ``folder``; return the process and its port."""
+def start_redis(
+    folder: str, *, port: int | None = None, persist: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start redis-server in ``folder``; return the process and its port.
+
+    ``port`` restarts a server on a known port; ``persist`` turns on the append-only file
+    (fsync on every write), so a restart in the same folder finds what was stored.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server")
-    for _ in range(5):
-        port = _free_port()
+    for _ in range(5 if port is None else 1):
+        chosen = _free_port() if port is None else port
         proc = subprocess.Popen(
             [
                 binary,
                 "--port",
-                str(port),
+                str(chosen),
                 "--bind",
                 "127.0.0.1",
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if persist else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 folder,
                 "--protected-mode",
@@ -58,10 +66,10 @@ def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], int]:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                with socket.create_connection(("127.0.0.1", chosen), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
-                        return proc, port
+                        return proc, chosen
             except OSError:
                 time.sleep(0.05)
         stop_redis(proc)  # port taken meanwhile or too slow: try another port

@@ -151,8 +151,13 @@ def _partition_writer(
                     values = pa.array(["[]"] * len(keys), pa.string())
                 writer.write(namespace, keys, values, expire_at_ms)
                 written += len(keys)
-        finally:
-            writer.close()
+        except BaseException:
+            try:  # release the connection; the error above is the one to report
+                writer.close()
+            except Exception as close_exc:
+                logger.debug("closing a failed export writer: %s", close_exc)
+            raise
+        writer.close()
         yield pa.RecordBatch.from_arrays([pa.array([written], pa.int64())], names=["keys_written"])
 
     return write
@@ -189,13 +194,20 @@ def _check(snapshot: Snapshot) -> tuple[list[str], T.StructType, T.StructType]:
 
 
 def _spark_failure(exc: Exception, table: str, sink: OnlineSink) -> Exception:
-    text = str(exc)
-    if isinstance(exc, SeeknalError) or "OnlineStoreError" not in text:
+    """The typed error of a failed export job: the sink's own message when an executor's
+    writer raised :class:`OnlineStoreError`, else the cause's last line."""
+    if isinstance(exc, SeeknalError):
         return exc
-    lines = [ln for ln in text.splitlines() if "OnlineStoreError" in ln]
-    detail = lines[-1].split("OnlineStoreError:", 1)[-1].strip() if lines else text
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    ours = [ln for ln in lines if "OnlineStoreError:" in ln]
+    if ours:
+        detail = ours[-1].split("OnlineStoreError:", 1)[-1].strip()
+    else:
+        causes = [ln for ln in lines if "Error" in ln or "Exception" in ln]
+        detail = (causes or lines or [type(exc).__name__])[-1]
     return OnlineStoreError(
-        f"exporting {table!r} to {sink.describe()} failed on an executor: {detail}"
+        f"exporting online table {table!r} to {sink.describe()} failed: {detail} "
+        "(the previous snapshot is still served; fix the cause and export again)"
     )
 
 
@@ -263,6 +275,7 @@ def export_snapshots(
     spark = snapshots[0].dataframe.sparkSession
     sink.check_session(spark)  # e.g. a local folder with executors on other hosts
     require_package_on_executors(spark)  # the writer below is unpickled on the executors
+    executor_sink = sink.for_executors(spark)  # e.g. without a password they can read
     started = time.monotonic()
     generation = sink.begin(name, len(snapshots))
     logger.info("exporting online table %r generation %s to %s", name, generation, sink.describe())
@@ -276,7 +289,7 @@ def export_snapshots(
                 expire_at = as_of_utc + snap.ttl if (expire_keys and snap.ttl) else None
                 expire_ms = None if expire_at is None else int(expire_at.timestamp() * 1000)
                 fn = _partition_writer(
-                    sink,
+                    executor_sink,
                     name,
                     generation,
                     ns,

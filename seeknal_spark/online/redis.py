@@ -29,109 +29,33 @@ because per-command client overhead, not Redis, is what limits throughput.
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import json
 import logging
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from seeknal_spark._executors import executors_are_local
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import ConfigurationError, OnlineStoreError
+from seeknal_spark.online.redis_scripts import BEGIN, CLEANUP, COMMIT, HEARTBEAT, READ, READ_SHA
 from seeknal_spark.online.sink import OnlineSink, SinkWriter
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = ["RedisSink"]
 
 logger = logging.getLogger(__name__)
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-_BEGIN = """
-local g = redis.call('INCR', KEYS[1])
-local t = redis.call('TIME')
-redis.call('HSET', KEYS[2], g, t[1])
-redis.call('HSET', KEYS[3], g, ARGV[1])
-return g
-"""
-
-_HEARTBEAT = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], ARGV[1], redis.call('TIME')[1])
-  return 1
-end
-return 0
-"""
-
-_COMMIT = """
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
-  return redis.error_reply('SEEKNAL generation ' .. ARGV[1] .. ' is no longer registered')
-end
-redis.call('SET', KEYS[3], ARGV[2])
-local old = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return old
-"""
-
-# KEYS: current, writing, parts. ARGV: "P:T:", orphan_after seconds, generation to drop or "".
-_CLEANUP = """
-local keep = {}
-local cur = redis.call('GET', KEYS[1])
-if cur then keep[cur] = true end
-local now = tonumber(redis.call('TIME')[1])
-local w = redis.call('HGETALL', KEYS[2])
-for i = 1, #w, 2 do
-  if w[i] ~= ARGV[3] and tonumber(w[i + 1]) >= now - tonumber(ARGV[2]) then
-    keep[w[i]] = true
-  else
-    redis.call('HDEL', KEYS[2], w[i])
-  end
-end
-local parts = redis.call('HGETALL', KEYS[3])
-local removed = {}
-for i = 1, #parts, 2 do
-  local g = parts[i]
-  if not keep[g] then
-    local ks = {ARGV[1] .. g .. ':m'}
-    for ns = 0, tonumber(parts[i + 1]) - 1 do ks[#ks + 1] = ARGV[1] .. g .. ':' .. ns end
-    redis.call('UNLINK', unpack(ks))
-    redis.call('HDEL', KEYS[3], g)
-    removed[#removed + 1] = g
-  end
-end
-return removed
-"""
-
-# KEYS: current. ARGV: "P:T:", then per lookup: namespace, key count, the keys.
-_READ = """
-local g = redis.call('GET', KEYS[1])
-if not g then return {false} end
-local out = {g}
-local i = 2
-local n = #ARGV
-while i <= n do
-  local h = ARGV[1] .. g .. ':' .. ARGV[i]
-  local s = i + 2
-  local e = s + tonumber(ARGV[i + 1]) - 1
-  while s <= e do
-    local j = math.min(s + 999, e)
-    local vs = redis.call('HMGET', h, unpack(ARGV, s, j))
-    for a = 1, j - s + 1 do out[#out + 1] = vs[a] end
-    s = j + 1
-  end
-  i = e + 1
-end
-return out
-"""
-
-
-_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest().encode()
 
 
 def _import_redis() -> Any:
@@ -163,8 +87,13 @@ class RedisSink(OnlineSink):
         ``redis://[[user]:password@]host[:port][/db]`` or ``rediss://...``; TLS options
         such as ``?ssl_cert_reqs=none`` are passed on to redis-py.
     password_env:
-        Name of an environment variable holding the password (read when the sink is
-        created, so the executors need not have it). It overrides a password in ``url``.
+        Name of an environment variable holding the password; it overrides a password in
+        ``url``. The driver reads it when the sink is created. Export tasks sent to
+        executors on other hosts (a cluster, Spark Connect) do not carry it: they read the
+        same variable from the executors' environment (``spark.executorEnv.<NAME>``, or a
+        Databricks cluster environment variable holding ``{{secrets/<scope>/<key>}}``).
+        On a local master the tasks carry it, as they never leave this host. A password
+        written in ``url`` always travels with the tasks: prefer ``password_env``.
     key_prefix:
         First part of every key (letters, digits, ``_``, ``.``, ``-``).
     socket_timeout:
@@ -207,6 +136,8 @@ class RedisSink(OnlineSink):
                 f"invalid Redis key_prefix {key_prefix!r}: use 1-64 letters, digits, '_', '.', '-'"
             )
         self._password: str | None = None
+        self.password_env = password_env
+        self._password_from_env = False  # True on executors: read password_env there
         if password_env is not None:
             password = os.environ.get(password_env)
             if password is None:
@@ -234,13 +165,34 @@ class RedisSink(OnlineSink):
     def describe(self) -> str:
         return f"Redis at {_safe_url(self.url)}"
 
+    def for_executors(self, spark: SparkSession) -> RedisSink:
+        """This sink without the password when the executors may be on other hosts."""
+        if self.password_env is None or executors_are_local(spark):
+            return self
+        remote = copy.copy(self)
+        remote._password = None
+        remote._password_from_env = True
+        remote._client = None
+        remote._scripts = {}
+        return remote
+
     # -- plumbing ---------------------------------------------------------------------
     def _kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": min(self.socket_timeout, 5.0),
         }
-        if self._password is not None:
+        if self._password_from_env and self.password_env is not None:
+            password = os.environ.get(self.password_env)
+            if password is None:
+                raise OnlineStoreError(
+                    f"environment variable {self.password_env!r} (the Redis password of "
+                    f"{self.describe()}) is not set on this executor: set it on every "
+                    f"executor, e.g. spark.executorEnv.{self.password_env} or a Databricks "
+                    "cluster environment variable holding {{secrets/<scope>/<key>}}"
+                )
+            kwargs["password"] = password
+        elif self._password is not None:
             kwargs["password"] = self._password
         return kwargs
 
@@ -287,7 +239,7 @@ class RedisSink(OnlineSink):
         gen = self._call(
             f"starting an export of {table!r}",
             "begin",
-            _BEGIN,
+            BEGIN,
             [b + "next", b + "writing", b + "parts"],
             [namespaces],
         )
@@ -295,7 +247,7 @@ class RedisSink(OnlineSink):
 
     def heartbeat(self, table: str, generation: str) -> None:
         b = self._base(table)
-        self._call("heartbeat", "heartbeat", _HEARTBEAT, [b + "writing"], [generation])
+        self._call("heartbeat", "heartbeat", HEARTBEAT, [b + "writing"], [generation])
 
     def open_writer(self, table: str, generation: str) -> SinkWriter:
         return _RedisWriter(self, (self._base(table) + generation + ":").encode())
@@ -304,7 +256,7 @@ class RedisSink(OnlineSink):
         b = self._base(table)
         redis = _import_redis()
         try:
-            old = self._script("commit", _COMMIT)(
+            old = self._script("commit", COMMIT)(
                 keys=[b + "current", b + "writing", f"{b}{generation}:m"],
                 args=[generation, json.dumps(metadata, sort_keys=True)],
             )
@@ -331,7 +283,7 @@ class RedisSink(OnlineSink):
         out = self._call(
             f"cleaning up {table!r}",
             "cleanup",
-            _CLEANUP,
+            CLEANUP,
             [b + "current", b + "writing", b + "parts"],
             [b, self.orphan_after, drop],
         )
@@ -342,7 +294,7 @@ class RedisSink(OnlineSink):
         self, table: str, requests: Sequence[tuple[int, Sequence[str]]]
     ) -> tuple[str | None, list[list[bytes | None]]]:
         b = self._base(table)
-        args: list[bytes] = [_READ_SHA, b"1", (b + "current").encode(), b.encode()]
+        args: list[bytes] = [READ_SHA, b"1", (b + "current").encode(), b.encode()]
         for ns, keys in requests:
             args.append(b"%d" % ns)
             args.append(b"%d" % len(keys))
@@ -374,7 +326,7 @@ class RedisSink(OnlineSink):
                 conn.send_packed_command([payload], check_health=False)
                 return conn.read_response()
             except redis.exceptions.NoScriptError:  # first read since Redis (re)started
-                conn.send_command("SCRIPT", "LOAD", _READ)
+                conn.send_command("SCRIPT", "LOAD", READ)
                 conn.read_response()
                 conn.send_packed_command([payload], check_health=False)
                 return conn.read_response()
@@ -430,12 +382,19 @@ class _RedisWriter(SinkWriter):
             self._pool.disconnect()
             raise sink._error(exc, "opening an export connection") from exc
         self._pending = 0
+        self._broken = False
+
+    def _failed(self, exc: Exception) -> OnlineStoreError:
+        # the connection is unusable now (redis-py dropped its reader): close() must not
+        # read from it again, or a secondary error would hide this one
+        self._broken = True
+        return self._sink._error(exc, "writing an export batch")
 
     def _send(self, payload: bytes) -> None:
         try:
             self._conn.send_packed_command([payload], check_health=False)
-        except self._redis.exceptions.RedisError as exc:
-            raise self._sink._error(exc, "writing an export batch") from exc
+        except (self._redis.exceptions.RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
         self._pending += 1
         if self._pending >= self.IN_FLIGHT:
             self._drain(self.IN_FLIGHT // 2)
@@ -445,8 +404,8 @@ class _RedisWriter(SinkWriter):
             while self._pending > keep:
                 self._pending -= 1
                 self._conn.read_response()
-        except self._redis.exceptions.RedisError as exc:
-            raise self._sink._error(exc, "writing an export batch") from exc
+        except (self._redis.exceptions.RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
 
     def write(
         self,
@@ -488,7 +447,8 @@ class _RedisWriter(SinkWriter):
 
     def close(self) -> None:
         try:
-            self._drain()
+            if not self._broken:  # after a failure there is nothing to flush
+                self._drain()
         finally:
             self._pool.release(self._conn)
             self._pool.disconnect()

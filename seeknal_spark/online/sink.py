@@ -75,6 +75,11 @@ class OnlineSink(abc.ABC):
         """Raise when this sink cannot be written by ``spark``'s executors (default: any
         session can); called by the export before any job."""
 
+    def for_executors(self, spark: SparkSession) -> OnlineSink:
+        """The copy of this sink that export tasks carry to ``spark``'s executors
+        (default: this sink); a sink drops secrets the executors can get another way."""
+        return self
+
     @abc.abstractmethod
     def begin(self, table: str, namespaces: int) -> str:
         """Register and return a new generation id of ``table`` being written.

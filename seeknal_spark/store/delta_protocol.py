@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from seeknal_spark.errors import NotFoundError, SeeknalError
@@ -184,6 +184,7 @@ def commit_write(
     check: Callable[[dict[str, str]], Mapping[str, str]],
     what: str,
     retry: Callable[[dict[str, str]], DataFrame] | None = None,
+    counted: Observation | None = None,
 ) -> tuple[int, dict[str, str]]:
     """Commit ``rows`` by the protocol of the module docstring.
 
@@ -201,6 +202,9 @@ def commit_write(
     retry:
         When given, rebuilds the rows to write from the table's properties on each attempt
         against an existing table (a merge re-reads the window it rewrites).
+    counted:
+        An observation (a ``rows`` count) over the rows: an append of no rows makes no
+        commit in Delta, and then the table's latest version is the one returned.
 
     Returns
     -------
@@ -243,7 +247,17 @@ def commit_write(
             lambda: spark.sql(f"ALTER TABLE {target.sql} SET TBLPROPERTIES ({pairs})"),
             what=f"{what}: definition change",
         )
-    return commit_version(spark, target, write_id), final
+    try:
+        return commit_version(spark, target, write_id), final
+    except NotFoundError:
+        if mode != "append" or counted is None or int(counted.get["rows"]) != 0:
+            raise
+    # Delta skips the commit of an empty append: nothing changed, so any version from the
+    # latest on holds this write's (empty) effect
+    latest = read_history(spark, target, limit=1).first()
+    if latest is None:
+        raise NotFoundError(f"table {target.location!r} has no commit")
+    return int(latest["version"]), final
 
 
 def _sql_string(value: str) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
@@ -69,6 +70,9 @@ class WriteResult:
     delta_version: int
     table: str
     transform_hash: str
+    #: Rows the transform gave for the window (what an overwrite or append stored; what a
+    #: merge upserted). 0 is logged as a warning.
+    rows_written: int = 0
 
 
 class FeatureGroup:
@@ -328,6 +332,9 @@ class FeatureGroup:
 
         written_at = datetime.now(timezone.utc)
         checked = self._reject_nulls(rows).withColumn(WRITE_TIME_COL, F.lit(written_at))
+        # counts the transform's rows as they are written (no extra Spark job)
+        seen = Observation(f"seeknal_rows_{uuid.uuid4().hex}")
+        counted = checked.observe(seen, F.count(F.lit(1)).alias("rows"))
         metadata = {
             "feature_group": self.name,
             "version": version,
@@ -360,13 +367,13 @@ class FeatureGroup:
 
         def merged(_: dict[str, str]) -> DataFrame:
             existing = store.read_table(self.name, version)
-            return _merge_window(existing, checked, self, condition)
+            return _merge_window(existing, checked, counted, self, condition)
 
         try:
             delta_version, properties = commit_write(
                 store.spark,
                 store.target(self.name, version),
-                checked,
+                counted,
                 mode="append" if mode == "append" else "overwrite",
                 condition=condition,
                 metadata=metadata,
@@ -374,6 +381,7 @@ class FeatureGroup:
                 check=check,
                 what=f"write of {self.name}/{version}",
                 retry=merged if mode == "merge" else None,
+                counted=seen,
             )
         except Exception as exc:
             if _NULL_MARKER in str(exc):
@@ -392,14 +400,18 @@ class FeatureGroup:
         registered = store.registry.get(self.name, version)
         if registered is None or registered.differences(in_table):
             store.registry.upsert(in_table)
-        logger.info(
-            "wrote %s/%s window [%s, %s) mode=%s as Delta version %d",
+        rows_written = int(seen.get["rows"])
+        logger.log(
+            logging.WARNING if rows_written == 0 else logging.INFO,
+            "wrote %d rows to %s/%s window [%s, %s) mode=%s as Delta version %d%s",
+            rows_written,
             self.name,
             version,
             start,
             end,
             mode,
             delta_version,
+            " (the transform returned no rows: check its inputs)" if rows_written == 0 else "",
         )
         return WriteResult(
             feature_group=self.name,
@@ -410,6 +422,7 @@ class FeatureGroup:
             delta_version=delta_version,
             table=store.table_location(self.name, version),
             transform_hash=definition.transform_hash,
+            rows_written=rows_written,
         )
 
     def _refuse_emptying(
@@ -466,12 +479,13 @@ class FeatureGroup:
 
 
 def _merge_window(
-    existing: DataFrame, incoming: DataFrame, fg: FeatureGroup, condition: str
+    existing: DataFrame, incoming: DataFrame, counted: DataFrame, fg: FeatureGroup, condition: str
 ) -> DataFrame:
-    """The window's rows after upserting ``incoming`` on (join keys, event time)."""
+    """The window's rows after upserting ``incoming`` on (join keys, event time);
+    ``counted`` is ``incoming`` under its row-count observation (used once in the plan)."""
     on = [*fg.entity.join_keys, fg.event_time_col]
     kept = existing.where(F.expr(condition)).join(incoming.select(*on).distinct(), on, "left_anti")
-    return kept.unionByName(incoming)
+    return kept.unionByName(counted)
 
 
 def _next_version(version: str) -> str:

@@ -8,13 +8,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
+from seeknal_spark.errors import OnlineStoreError
 from seeknal_spark.online import EmbeddedSink, OnlineTable, RedisSink, Snapshot, export_snapshots
+from tests.redis_server import start_redis, stop_redis
 
 N = 400
 CHILD = Path(__file__).with_name("_killed_export_child.py")
@@ -132,3 +136,60 @@ def test_killed_export_leaves_the_previous_snapshot(
             left = {k.decode() for k in sink.client().scan_iter(f"{prefix}:killed:[0-9]*")}
             assert left == {f"{prefix}:killed:{gen}:0", f"{prefix}:killed:{gen}:m"}
         assert _check_whole(table.get_features(keys=request), keys) == "C"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sink_kind", ["redis"])
+def test_redis_killed_during_an_export(spark: SparkSession, tmp_path: Path, sink_kind: str) -> None:
+    """A Redis server killed mid-export: a typed error naming the table and the server,
+    and after a restart the previous snapshot is served whole."""
+    proc, port = start_redis(str(tmp_path), persist=True)
+    try:
+        sink = RedisSink(f"redis://127.0.0.1:{port}/0", key_prefix="outage", orphan_after=1.0)
+        keys = list(range(N))
+        request = [{"k": f"K{i}"} for i in keys]
+        first = [Snapshot("g", "v1", ("k",), _generation_df(spark, "A", 1))]
+        table = export_snapshots(first, name="outage", sink=sink)
+
+        def slow(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            for frame in frames:  # a slow upstream, so the kill lands mid-write
+                for start in range(0, len(frame), 500):
+                    time.sleep(0.01)
+                    yield frame.iloc[start : start + 500]
+
+        big = (
+            spark.range(0, 400_000, numPartitions=1)
+            .selectExpr("concat('K', cast(id as string)) as k", "'B' as gen", "id * 10 + 2 as x")
+            .mapInPandas(slow, "k string, gen string, x long")
+        )
+        failure: list[BaseException] = []
+
+        def export() -> None:
+            try:
+                export_snapshots([Snapshot("g", "v1", ("k",), big)], name="outage", sink=sink)
+            except BaseException as exc:  # checked by the main thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=export, daemon=True)
+        thread.start()
+        client = sink.client()
+        deadline = time.monotonic() + 120
+        writing = False
+        while time.monotonic() < deadline and not writing and thread.is_alive():
+            gens = sink.generations("outage")
+            writing = len(gens) == 2 and client.hlen(f"outage:outage:{gens[-1]}:0") > 0
+            time.sleep(0.05)
+        assert writing, "the second export never started writing"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        thread.join(timeout=180)
+        assert not thread.is_alive(), "the export hung after Redis died"
+        assert len(failure) == 1 and isinstance(failure[0], OnlineStoreError), failure
+        message = str(failure[0])
+        assert "'outage'" in message and f"127.0.0.1:{port}" in message, message
+        assert "AttributeError" not in message and "Traceback" not in message, message
+
+        proc, _ = start_redis(str(tmp_path), port=port, persist=True)
+        assert _check_whole(table.get_features(keys=request), keys) == "A"
+    finally:
+        stop_redis(proc)

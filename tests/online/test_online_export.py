@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -218,6 +219,15 @@ def test_redis_down_is_an_online_store_error(spark: SparkSession, sink_kind: str
         export_snapshots([Snapshot("g", "v1", ("k",), df)], name="down", sink=sink)
 
 
+class _ClusterSession:
+    """Stands for a session whose executors run on other hosts."""
+
+    class conf:  # noqa: N801 (the attribute of a SparkSession)
+        @staticmethod
+        def get(key: str, default: str | None = None) -> str | None:
+            return "spark://10.0.0.7:7077" if key == "spark.master" else default
+
+
 @pytest.mark.parametrize("sink_kind", ["redis"])
 def test_redis_password_from_env(
     spark: SparkSession, redis_url: str, monkeypatch: pytest.MonkeyPatch, sink_kind: str
@@ -235,6 +245,14 @@ def test_redis_password_from_env(
         table = export_snapshots([Snapshot("g", "v1", ("k",), df)], name="pw", sink=sink)
         assert table.get_features(keys=[{"k": "a"}])["v"] == 1
         assert "pw-1" not in repr(sink)
+        # tasks for executors elsewhere carry the variable's name, never the password
+        assert sink.for_executors(spark) is sink  # a local master: tasks stay on this host
+        remote = pickle.dumps(sink.for_executors(_ClusterSession()))  # type: ignore[arg-type]
+        assert b"pw-1" not in remote and b"SEEKNAL_TEST_REDIS_PW" in remote
+        pickle.loads(remote).open_writer("pw", "1").close()  # reads the variable here
+        monkeypatch.delenv("SEEKNAL_TEST_REDIS_PW")
+        with pytest.raises(OnlineStoreError, match=r"spark\.executorEnv\.SEEKNAL_TEST_REDIS_PW"):
+            pickle.loads(remote).open_writer("pw", "1")
         wrong = RedisSink(redis_url.replace("redis://", "redis://:bad@"), key_prefix="pw")
         with pytest.raises(OnlineStoreError, match="password"):
             OnlineTable.open("pw", sink=wrong)

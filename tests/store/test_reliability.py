@@ -1,7 +1,9 @@
-"""Issue 15 items 2, 4, 5, 6, 7 and the exact commit version: typed errors, nothing written."""
+"""Issue 15 items 2, 4, 5, 6, 7 and the exact commit version: typed errors, nothing written;
+writes of no rows are counted and logged."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +53,30 @@ def test_an_empty_rerun_of_a_written_window_is_refused(
     assert store.current_table_version("spend", "v1") == before
     empty.write(T0, T1, allow_empty=True)
     assert empty.read().count() == 0
+
+
+@pytest.mark.parametrize("mode", ["append", "merge", "overwrite"])
+def test_writes_count_their_rows_and_log_an_empty_one(
+    spark: SparkSession, store_path: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FeatureStore(store_path, spark=spark)
+    two = spark.createDataFrame(
+        [("c1", datetime(2024, 1, 1, 9), 10.0), ("c2", datetime(2024, 1, 2, 9), 5.0)],
+        "customer_id string, ts timestamp, amount double",
+    )
+    assert group(store, two).write(T0, T1).rows_written == 2
+    caplog.set_level(logging.INFO, logger="seeknal_spark.store.feature_group")
+    again = group(store, txns(spark)).write(T0, T1, mode=mode)  # type: ignore[arg-type]
+    assert again.rows_written == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    empty = group(store, txns(spark, empty=True))
+    result = empty.write(T0, T1, mode=mode, allow_empty=True)  # type: ignore[arg-type]
+    assert result.rows_written == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "wrote 0 rows to spend/v1" in warned[0], warned
+    assert f"mode={mode}" in warned[0] and "no rows" in warned[0]
+    expected = {"append": 3, "merge": 2, "overwrite": 0}[mode]
+    assert store.read_table("spend", "v1").count() == expected
 
 
 def test_a_forever_ttl_is_no_limit(spark: SparkSession, store_path: str) -> None:
