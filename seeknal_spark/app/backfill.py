@@ -16,7 +16,6 @@ from typing import Any
 
 from seeknal_spark._timestamps import to_utc_datetime
 from seeknal_spark.store.feature_group import FeatureGroup, WriteMode
-from seeknal_spark.store.feature_store import FeatureStore
 
 __all__ = [
     "MaterializeSummary",
@@ -148,23 +147,6 @@ class MaterializeSummary:
         }
 
 
-def _rows_written(store: FeatureStore, group: str, version: str, delta_version: int) -> int:
-    """``numOutputRows`` of one Delta commit, from ``DESCRIBE HISTORY`` (metadata, no scan)."""
-    location = store.table_location(group, version)
-    table = location if store.is_catalog else "delta.`" + location.replace("`", "``") + "`"
-    for limit in (10, None):  # the commit is almost always among the latest few
-        query = f"DESCRIBE HISTORY {table}" + ("" if limit is None else f" LIMIT {limit}")
-        row = (
-            store.spark.sql(query)
-            .where(f"version = {int(delta_version)}")
-            .select("operationMetrics")
-            .first()
-        )
-        if row is not None:
-            return int((row["operationMetrics"] or {}).get("numOutputRows", 0))
-    return 0
-
-
 def materialize_group(
     feature_group: FeatureGroup,
     start: datetime | date,
@@ -174,6 +156,7 @@ def materialize_group(
     version: str = "v1",
     mode: WriteMode = "overwrite",
     force: bool = False,
+    allow_empty: bool = False,
     on_window: Callable[[WindowResult], None] | None = None,
 ) -> list[WindowResult]:
     """Write ``[start, end)`` of a feature group window by window, in order.
@@ -181,7 +164,8 @@ def materialize_group(
     A window is skipped when the table's newest write touching it covered it with the
     same transform hash (see :func:`window_is_written`), unless ``force``; so running
     the same backfill again writes nothing, and after a failure it resumes from the
-    first window not written. ``on_window`` is called after each window.
+    first window not written. ``allow_empty`` lets an overwrite empty a window that holds
+    rows (see :meth:`FeatureGroup.write`). ``on_window`` is called after each window.
 
     Returns
     -------
@@ -208,7 +192,9 @@ def materialize_group(
             )
         else:
             try:
-                written = feature_group.write(window_start, window_end, version=version, mode=mode)
+                written = feature_group.write(
+                    window_start, window_end, version=version, mode=mode, allow_empty=allow_empty
+                )
             except Exception:
                 logger.error(
                     "%s/%s window %d/%d [%s, %s) failed; %d window(s) before it are stored; "
@@ -222,14 +208,13 @@ def materialize_group(
                     index,
                 )
                 raise
-            rows = _rows_written(store, feature_group.name, version, written.delta_version)
             result = WindowResult(
                 feature_group.name,
                 version,
                 window_start,
                 window_end,
                 "written",
-                rows,
+                written.rows_written,
                 written.delta_version,
                 time.monotonic() - began,
             )

@@ -263,6 +263,7 @@ class Project:
         version: str | None = None,
         mode: WriteMode = "overwrite",
         force: bool = False,
+        allow_empty: bool = False,
         on_window: Callable[[WindowResult], None] | None = None,
     ) -> MaterializeSummary:
         """Backfill the named groups (all by default, in file order); see :func:`materialize_group`.
@@ -282,6 +283,7 @@ class Project:
                 version=version or self.default_version(group.name),
                 mode=mode,
                 force=force,
+                allow_empty=allow_empty,
                 on_window=on_window,
             )
         return MaterializeSummary(tuple(windows), time.monotonic() - began)

@@ -328,7 +328,8 @@ class FeatureGroup:
         if end is not None:
             condition += f" AND {event_time} < {utc_sql_literal(end)}"
         if mode == "overwrite" and not allow_empty:
-            self._refuse_emptying(store, version, rows, condition)
+            window = f"[{start.isoformat()}, {'open' if end is None else end.isoformat()})"
+            self._refuse_emptying(store, version, rows, condition, window)
 
         written_at = datetime.now(timezone.utc)
         checked = self._reject_nulls(rows).withColumn(WRITE_TIME_COL, F.lit(written_at))
@@ -426,7 +427,7 @@ class FeatureGroup:
         )
 
     def _refuse_emptying(
-        self, store: FeatureStore, version: str, rows: DataFrame, condition: str
+        self, store: FeatureStore, version: str, rows: DataFrame, condition: str, window: str
     ) -> None:
         """Raise :class:`EmptyWindowError` when ``rows`` is empty but the window is not."""
         try:
@@ -442,9 +443,9 @@ class FeatureGroup:
             return
         raise EmptyWindowError(
             f"feature group {self.name!r} version {version!r}: the transform returned no rows "
-            f"for window {condition!r}, which holds rows; an empty upstream would wipe it. "
-            "Check the inputs, or pass allow_empty=True to write the empty window. "
-            "Nothing was written."
+            f"for window {window}, which holds rows; an empty upstream would wipe it. "
+            "Check the inputs, or pass allow_empty=True (on the command line: --allow-empty) "
+            "to write the empty window. Nothing was written."
         )
 
     def _reject_nulls(self, rows: DataFrame) -> DataFrame:

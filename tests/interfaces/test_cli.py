@@ -223,6 +223,33 @@ def test_backfill_resumes_after_a_failure(
     assert starts == ["2024-01-12", "2024-01-11", "2024-01-10"]
 
 
+def test_an_empty_rewrite_needs_allow_empty(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_file = small_project(tmp_path)
+    argv = ["materialize", "--config", str(project_file), "-g", "customer_profile"]
+    argv += ["--start", "2024-01-10", "--end", "2024-01-11", "--force"]
+    code, out, err = run(*argv)
+    assert code == 0, err
+    store = FeatureStore(str(tmp_path / "example_store"), spark=spark)
+    before = store.current_table_version("customer_profile", "v1")
+    real_compute = FeatureGroup.compute
+
+    def empty_upstream(self: FeatureGroup, *args: Any, **kwargs: Any) -> Any:
+        rows, features = real_compute(self, *args, **kwargs)
+        return rows.limit(0), features
+
+    monkeypatch.setattr(FeatureGroup, "compute", empty_upstream)
+    code, out, err = run(*argv)
+    assert code == 1 and "--allow-empty" in err, err
+    assert "'customer_profile'" in err and "window [2024-01-10T00:00:00+00:00, 2024-01-11" in err
+    assert store.current_table_version("customer_profile", "v1") == before
+    code, out, err = run(*argv, "--allow-empty")
+    assert code == 0, err
+    assert summary_of(out)["rows"] == 0
+    assert store.read_table("customer_profile", "v1").count() == 0
+
+
 def test_errors_are_one_line_with_exit_codes(
     project_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rewrite windows already written with the same transform",
     )
     parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="let an overwrite empty a window that holds rows (refused by default)",
+    )
+    parser.add_argument(
         "--no-progress", action="store_true", help="no progress line even on a terminal"
     )
 
@@ -101,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 version=args.version,
                 mode=args.mode,
                 force=args.force,
+                allow_empty=args.allow_empty,
                 on_window=on_window,
             )
     except Exception as exc:
