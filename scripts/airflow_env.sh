@@ -212,7 +212,7 @@ fi
 
 # This package, editable, from this checkout (re-pointed when the venv served another one).
 FIND_SPEC='import importlib.util as u; s = u.find_spec("seeknal_spark"); print(s.origin if s else "")'
-FOUND=$(cd / && "$VENV/bin/python" -c "$FIND_SPEC" 2>/dev/null) || FOUND=""
+FOUND=$(cd / && env -u PYTHONPATH "$VENV/bin/python" -c "$FIND_SPEC" 2>/dev/null) || FOUND=""
 if [ "$FOUND" != "$REPO/seeknal_spark/__init__.py" ]; then
   log "installing seeknal-spark from $REPO (editable, no dependencies)"
   "$VENV/bin/python" -m pip --disable-pip-version-check --quiet install --no-deps -e "$REPO" >&2

@@ -17,7 +17,20 @@ from typing import Any
 
 from pyspark.sql.types import DataType, _parse_datatype_json_value
 
-__all__ = ["Feature", "FeatureGroupDefinition"]
+__all__ = ["FOREVER", "Feature", "FeatureGroupDefinition", "ttl_limit"]
+
+#: A TTL this long (beyond Spark's timestamp range) means "no limit".
+FOREVER = timedelta(days=3_650_000)
+
+
+def ttl_limit(ttl: timedelta | None) -> timedelta | None:
+    """The limit a TTL sets: ``None`` (no limit) for ``None`` or a "forever" value such as
+    ``timedelta.max`` (anything from :data:`FOREVER` up), else ``ttl``.
+
+    >>> ttl_limit(timedelta.max) is None, ttl_limit(timedelta(days=30))
+    (True, datetime.timedelta(days=30))
+    """
+    return None if ttl is None or ttl >= FOREVER else ttl
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any, overload
 from pyspark.sql import types as T
 
 from seeknal_spark.definitions.naming import validate_name
-from seeknal_spark.errors import NotFoundError, OnlineStoreError
+from seeknal_spark.errors import MissingColumnError, NotFoundError, OnlineStoreError
 from seeknal_spark.online.embedded import EmbeddedSink
 from seeknal_spark.online.encoding import ValueCodec, coerce_key_value, encode_key, quote_string
 from seeknal_spark.online.sink import OnlineSink
@@ -380,7 +380,7 @@ class OnlineTable:
         NotFoundError
             An unknown feature name (the message lists the available ones), or no
             snapshot at all.
-        ValueError
+        MissingColumnError
             A key dict lacks a join-key column a requested feature needs.
         OnlineStoreError
             The sink cannot be reached.
@@ -434,7 +434,7 @@ class OnlineTable:
                 encode_key([coerce_key_value(key[c], t, c) for c, t in cols]) for key in key_list
             ]
         except KeyError as exc:
-            raise ValueError(
+            raise MissingColumnError(
                 f"a key lacks join-key column {exc.args[0]!r} needed by feature group "
                 f"{lookup.feature_group!r}: pass every column of {list(lookup.key_columns)}"
             ) from None

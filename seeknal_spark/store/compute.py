@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Union
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DataType
 
@@ -23,18 +24,35 @@ from seeknal_spark.errors import (
     ColumnTypeError,
     ConfigurationError,
     MissingColumnError,
+    NullValueError,
     SchemaError,
+    SeeknalError,
     TransformError,
 )
 from seeknal_spark.store.delta_protocol import WRITE_TIME_COL
 from seeknal_spark.store.inputs import read_source
 
-__all__ = ["InputSource", "Transform", "check_output", "run_transform"]
+__all__ = [
+    "NULL_MARKER",
+    "InputSource",
+    "Transform",
+    "check_output",
+    "first_line",
+    "run_transform",
+    "transform_failure",
+    "write_failure",
+]
 
 InputSource = Union[DataFrame, str, Callable[[SparkSession], DataFrame]]
 Transform = Union[str, Callable[..., DataFrame]]
 
 _SQL_PARAM = re.compile(r":(window_start|window_end)\b")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a Spark error, without its SQLSTATE and plan."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(" SQLSTATE:", 1)[0].rstrip(" ;")
 
 
 def transform_failure(group: str, exc: BaseException) -> TransformError | None:
@@ -48,6 +66,38 @@ def transform_failure(group: str, exc: BaseException) -> TransformError | None:
         f"feature group {group!r}: the transform failed while Spark ran it: {cause or lines[-1]}"
         " (fix the transform or its UDFs; nothing was written)"
     )
+
+
+#: Marks the error a write job raises on a null key or event time (see FeatureGroup.write).
+NULL_MARKER = "SEEKNAL_NULL_VALUE"
+
+_MERGE_FIELDS = re.compile(r"DELTA_FAILED_TO_MERGE_FIELDS\]\s*Failed to merge fields '([^']+)'")
+
+
+def write_failure(group: str, version: str, exc: BaseException) -> SeeknalError | None:
+    """The typed error of a failed write job (``None`` when it is not one a user caused):
+    a null key or event time, the transform failing in a task, or a column whose type
+    differs from the stored table's."""
+    text = str(exc)
+    if NULL_MARKER in text:
+        detail = text.split(NULL_MARKER, 1)[1].split("\n", 1)[0]
+        detail = detail.split(" SQLSTATE", 1)[0].strip(" :")
+        return NullValueError(
+            f"feature group {group!r}: {detail}; filter or fill those rows in the "
+            "transform. Nothing was written."
+        )
+    failure = transform_failure(group, exc)
+    if failure is not None:
+        return failure
+    clash = _MERGE_FIELDS.search(text)
+    if clash is not None:
+        return ColumnTypeError(
+            f"feature group {group!r} version {version!r}: column {clash.group(1)!r} of the "
+            f"transform's output has another type than in the stored table "
+            f"({first_line(exc)}); cast it in the transform, or write to a new version. "
+            "Nothing was written."
+        )
+    return None
 
 
 def resolve_input(
@@ -97,7 +147,7 @@ def run_transform(
         except Exception as exc:
             raise ConfigurationError(
                 f"feature group {group!r}: the SQL transform failed to analyse "
-                f"(inputs available as {{{', '.join(frames)}}}): {exc}"
+                f"(inputs available as {{{', '.join(frames)}}}): {first_line(exc)}"
             ) from exc
     params = inspect.signature(transform).parameters
     extra: dict[str, Any] = {
@@ -124,7 +174,13 @@ def run_transform(
         )
     if not accepts_any:
         kwargs = {k: v for k, v in kwargs.items() if k in params}
-    result = transform(**kwargs)
+    try:
+        result = transform(**kwargs)
+    except AnalysisException as exc:  # e.g. a column the inputs do not have
+        raise TransformError(
+            f"feature group {group!r}: the transform does not fit its inputs: "
+            f"{first_line(exc)} (fix the transform or its inputs; nothing was written)"
+        ) from exc
     if not isinstance(result, DataFrame):
         raise TypeError(
             f"feature group {group!r}: transform returned {type(result).__name__}, "

@@ -8,7 +8,9 @@ A write (:func:`commit_write`), inside one retry loop:
 
 1. reads the table's state (``DESCRIBE DETAIL``); when there is no table it *creates* it
    with the rows and the given table properties in version 0 — Delta writes a version's
-   log file put-if-absent, so of two creators exactly one wins and the other retries;
+   log file put-if-absent, so of two creators exactly one wins and the other retries
+   (1b: over a folder that a failed creator left without a commit, with ``REPLACE``,
+   which also commits version 0 put-if-absent);
 2. when the table exists, hands its properties to the caller's check, which raises
    (a definition conflict) or names properties to change; those are set once the rows
    are committed (``ALTER TABLE ... SET TBLPROPERTIES``, a metadata commit), so a write
@@ -223,7 +225,16 @@ def commit_write(
             creator = rows.writeTo(target.sql).using("delta")
             for key, value in {**properties, COMMIT_PROPERTY: record}.items():
                 creator = creator.tableProperty(key, value)
-            creator.create()
+            try:
+                creator.create()
+            except Exception as exc:
+                if not _is_commitless_folder(spark, target, exc):
+                    raise
+                # step 1b: the folder holds no commit, so create() calls it taken; a REPLACE
+                # still commits version 0 put-if-absent (a concurrent creator's commit
+                # conflicts and restarts the loop)
+                logger.info("%s: %s holds no commit; creating the table over it", what, target)
+                creator.createOrReplace()
             final.update(properties)
             return
         changes.update(check(state))
@@ -258,6 +269,14 @@ def commit_write(
     if latest is None:
         raise NotFoundError(f"table {target.location!r} has no commit")
     return int(latest["version"]), final
+
+
+def _is_commitless_folder(spark: SparkSession, target: DeltaTarget, exc: Exception) -> bool:
+    """Whether creating ``target`` failed only because its folder exists without a commit:
+    what a creating write that failed (a transform raising in a task) leaves behind."""
+    text = f"{type(exc).__name__}: {exc}"
+    exists = "TABLE_OR_VIEW_ALREADY_EXISTS" in text or "DELTA_PATH_EXISTS" in text
+    return exists and not target.is_table and table_properties(spark, target) is None
 
 
 def _sql_string(value: str) -> str:

@@ -22,23 +22,24 @@ from pyspark.sql.types import DataType
 
 from seeknal_spark._timestamps import to_utc_datetime, utc_instant, utc_sql_literal
 from seeknal_spark.definitions.entity import Entity
-from seeknal_spark.definitions.feature import Feature, FeatureGroupDefinition
+from seeknal_spark.definitions.feature import Feature, FeatureGroupDefinition, ttl_limit
 from seeknal_spark.definitions.fingerprint import transform_hash
 from seeknal_spark.definitions.naming import quote_identifier, validate_name
 from seeknal_spark.errors import (
     ConfigurationError,
     EmptyWindowError,
-    NullValueError,
     TransformError,
     VersionConflictError,
 )
 from seeknal_spark.store.compute import (
+    NULL_MARKER,
     InputSource,
     Transform,
     check_output,
     declared_features,
     run_transform,
     transform_failure,
+    write_failure,
 )
 from seeknal_spark.store.delta_protocol import commit_write
 from seeknal_spark.store.feature_store import WRITE_TIME_COL, FeatureStore
@@ -52,10 +53,6 @@ WriteMode = Literal["overwrite", "append", "merge"]
 #: Table property of a version's Delta table holding its definition (set when created).
 DEFINITION_PROPERTY = "seeknal.definition"
 
-#: A TTL this long (beyond Spark's timestamp range) means "no limit": stored as None.
-FOREVER = timedelta(days=3_650_000)
-
-_NULL_MARKER = "SEEKNAL_NULL_VALUE"
 
 
 @dataclass(frozen=True)
@@ -98,8 +95,8 @@ class FeatureGroup:
         other than keys, event time and created time is a feature, with its output type.
     ttl:
         How long a feature value stays valid for point-in-time joins and serving; None,
-        or a "forever" value such as ``timedelta.max`` (anything from :data:`FOREVER`
-        up), means no limit.
+        or a "forever" value such as ``timedelta.max`` (see
+        :func:`~seeknal_spark.definitions.feature.ttl_limit`), means no limit.
     inputs:
         ``{"txns": source}`` where a source is a DataFrame, a metastore table name
         (``"db.table"``), a path (read as Delta, or Parquet/CSV/JSON by suffix), or a
@@ -151,10 +148,9 @@ class FeatureGroup:
                 raise TypeError(f"feature group {name!r}: ttl must be a timedelta, got {ttl!r}")
             if ttl <= timedelta(0):
                 raise ValueError(f"feature group {name!r}: ttl must be positive, got {ttl}")
-            if ttl >= FOREVER:
+            if ttl_limit(ttl) is None:
                 logger.info("feature group %r: ttl %s means no limit", name, ttl)
-                ttl = None
-        self.ttl = ttl
+        self.ttl = ttl_limit(ttl)
         self.features = None if features is None else declared_features(name, features)
         self.inputs: dict[str, InputSource] = {}
         for input_name, source in (inputs or {}).items():
@@ -385,14 +381,7 @@ class FeatureGroup:
                 counted=seen,
             )
         except Exception as exc:
-            if _NULL_MARKER in str(exc):
-                detail = str(exc).split(_NULL_MARKER, 1)[1].split("\n", 1)[0]
-                detail = detail.split(" SQLSTATE", 1)[0].strip(" :")
-                raise NullValueError(
-                    f"feature group {self.name!r}: {detail}; filter or fill those rows in the "
-                    "transform. Nothing was written."
-                ) from None
-            failure = transform_failure(self.name, exc)
+            failure = write_failure(self.name, version, exc)
             if failure is not None:
                 raise failure from exc
             raise
@@ -452,7 +441,7 @@ class FeatureGroup:
         """Fail the write job (so Delta commits nothing) on a null key or event time."""
         guarded = []
         for column in [*self.entity.join_keys, self.event_time_col]:
-            message = f"{_NULL_MARKER}: column {column!r} holds null values"
+            message = f"{NULL_MARKER}: column {column!r} holds null values"
             guarded.append(
                 F.when(F.col(column).isNull(), F.raise_error(F.lit(message)))
                 .otherwise(F.col(column))

@@ -407,9 +407,7 @@ class HistoricalFeatures:
             event_time_col=definition.event_time_col,
             features=features,
             output_names={f: lookup.output_name(f) for f in features},
-            ttl=lookup.ttl
-            if lookup.ttl is not None
-            else (definition.ttl or lookup.feature_group.ttl),
+            ttl=lookup.effective_ttl(definition.ttl),
             tie_break_cols=tuple(tie_breaks),
             defaults=lookup.defaults,
         )
@@ -418,11 +416,7 @@ class HistoricalFeatures:
         entries = []
         for r in resolved:
             lookup = r.lookup
-            ttl = (
-                lookup.ttl
-                if lookup.ttl is not None
-                else (r.definition.ttl or lookup.feature_group.ttl)
-            )
+            ttl = lookup.effective_ttl(r.definition.ttl)
             features = tuple(lookup.features or ())
             assert lookup.version is not None and r.delta_version is not None
             entries.append(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from seeknal_spark.definitions.feature import ttl_limit
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import ConfigurationError, NotFoundError
 from seeknal_spark.store.feature_group import FeatureGroup
@@ -138,9 +139,12 @@ class FeatureLookup:
             return self.version
         return self.store.latest_version(self.name)
 
-    def effective_ttl(self) -> timedelta | None:
-        """The TTL used: the lookup's, else the feature group's."""
-        return self.ttl if self.ttl is not None else self.feature_group.ttl
+    def effective_ttl(self, registered: timedelta | None = None) -> timedelta | None:
+        """The limit used: the lookup's TTL, else the one ``registered`` with the version
+        read, else the feature group's; a "forever" TTL (``timedelta.max``) is no limit."""
+        if self.ttl is not None:
+            return ttl_limit(self.ttl)
+        return registered or self.feature_group.ttl
 
     def output_name(self, feature: str) -> str:
         """The training-set column of ``feature``."""

@@ -142,7 +142,7 @@ def test_lookups_with_different_entities_in_one_call(spark: SparkSession, sink: 
     assert meta["lookups"][1]["delta_version"] == 4 and meta["lookups"][1]["version"] == "v3"
     assert meta["lookups"][0]["ttl_seconds"] == 86400 and meta["lookups"][1]["keys_written"] == 2
     assert meta["features"] == {"spend": "double", "stock": "bigint"}
-    with pytest.raises(ValueError, match="'sku'"):
+    with pytest.raises(MissingColumnError, match="'sku'"):
         table.get_features(keys=[{"customer_id": "C1", "shop": "1"}], feature_names=["stock"])
     # keys of the other lookup are not needed when only its features are asked for
     assert table.get_features(keys={"customer_id": "C2"}, feature_names=["spend"])["spend"] == 2.0

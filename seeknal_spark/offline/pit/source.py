@@ -10,6 +10,8 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from seeknal_spark.definitions.feature import ttl_limit
+
 __all__ = ["AsOfSource", "feature_hash"]
 
 
@@ -43,7 +45,8 @@ class AsOfSource:
     output_names:
         ``{feature: output column name}``; features not listed keep their name.
     ttl:
-        A feature row is usable only while ``event_time > spine_time - ttl``.
+        A feature row is usable only while ``event_time > spine_time - ttl``
+        (``None`` or a "forever" value such as ``timedelta.max``: no limit).
     tie_break_cols:
         Orderable columns of ``df`` breaking ties on equal event time, greatest first
         (e.g. a created-time column, then ``_seeknal_write_time``). Nulls lose.
@@ -83,6 +86,7 @@ class AsOfSource:
                 raise TypeError(f"ttl must be a datetime.timedelta, got {self.ttl!r}")
             if self.ttl <= timedelta(0):
                 raise ValueError(f"ttl must be positive (or None for no limit), got {self.ttl}")
+            object.__setattr__(self, "ttl", ttl_limit(self.ttl))  # timedelta.max: no limit
         unknown = set(self.output_names) - set(self.features)
         if unknown:
             raise ValueError(f"output_names names columns that are not features: {sorted(unknown)}")
