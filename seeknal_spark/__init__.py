@@ -11,6 +11,7 @@ from __future__ import annotations
 
 # First: raises ImportError naming what to install when pyspark is missing or not Spark 4.0.x.
 from seeknal_spark import _requirements  # noqa: F401
+from seeknal_spark.definitions.aggregation import Aggregation
 from seeknal_spark.definitions.entity import Entity
 from seeknal_spark.errors import (
     ColumnTypeError,
@@ -30,6 +31,7 @@ from seeknal_spark.errors import (
 from seeknal_spark.monitoring.drift import DriftReport, DriftThresholds, compute_drift
 from seeknal_spark.monitoring.parity import check_values, validate_parity
 from seeknal_spark.offline.pit import AsOfSource, PitTuning, point_in_time_join
+from seeknal_spark.offline.windows import window_aggregates
 from seeknal_spark.online import EmbeddedSink, OnlineFeatures, OnlineSink, OnlineTable, RedisSink
 from seeknal_spark.online.serving_log import ServingLogger
 from seeknal_spark.session import get_spark
@@ -42,6 +44,7 @@ from seeknal_spark.training.schema import FeatureSchema
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aggregation",
     "AsOfSource",
     "ColumnTypeError",
     "ConfigurationError",
@@ -81,4 +84,5 @@ __all__ = [
     "get_spark",
     "point_in_time_join",
     "validate_parity",
+    "window_aggregates",
 ]

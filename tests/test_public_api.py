@@ -8,6 +8,7 @@ import sys
 import seeknal_spark
 
 EXPECTED = [
+    "Aggregation",
     "AsOfSource",
     "ColumnTypeError",
     "ConfigurationError",
@@ -47,6 +48,7 @@ EXPECTED = [
     "get_spark",
     "point_in_time_join",
     "validate_parity",
+    "window_aggregates",
 ]
 
 

@@ -149,7 +149,7 @@ class Project:
                     fg.transform, fg.at("transform"), f"feature_groups.{name}.transform"
                 )
             else:
-                transform = fg.sql
+                transform = fg.sql  # None for an event group storing its single input as is
             try:
                 groups[name] = FeatureGroup(
                     name,
@@ -164,6 +164,7 @@ class Project:
                     description=fg.description,
                     owner=fg.owner,
                     tags=fg.tags,
+                    aggregations=fg.aggregations,
                 )
             except (ConfigurationError, TypeError, ValueError) as exc:
                 raise ConfigurationError(f"{fg.where}: feature_groups.{name}: {exc}") from None

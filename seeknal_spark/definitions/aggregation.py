@@ -38,6 +38,7 @@ from pyspark.sql.types import (
     VarcharType,
 )
 
+from seeknal_spark.definitions.feature import Feature
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import ColumnTypeError, ConfigurationError, MissingColumnError
 
@@ -48,8 +49,14 @@ __all__ = [
     "Aggregation",
     "check_columns",
     "check_names",
+    "COUNT_FUNCTIONS",
+    "aggregation_features",
+    "aggregations_of",
     "parse_window",
 ]
+
+#: The functions whose features are never null: 0 for an empty window.
+COUNT_FUNCTIONS = ("count", "count_events", "approx_count_distinct")
 
 #: The functions, with what each computes. Nulls of the column are ignored by every
 #: function but ``count_events``; an empty window gives 0 for the counts and null for
@@ -368,3 +375,43 @@ def check_names(
                     f"{agg.describe()}: rename one with name="
                 )
             seen[name.lower()] = agg.describe()
+
+
+def aggregation_features(
+    aggregations: Sequence[Aggregation], schema: StructType, *, what: str = "the events"
+) -> list[Feature]:
+    """The features of ``aggregations`` over events of ``schema``: name, output type and
+    ``(column, function, window)``, as a feature group's definition records them.
+
+    Raises what :func:`check_columns` raises.
+    """
+    fields = iter(check_columns(aggregations, schema, what=what))
+    return [
+        Feature(name, next(fields).dataType, (agg.column, agg.function, label))
+        for agg in aggregations
+        for label, name in zip(agg.labels, agg.names, strict=True)
+    ]
+
+
+def aggregations_of(features: Sequence[Feature]) -> list[Aggregation]:
+    """The aggregations behind aggregation features (the inverse of
+    :func:`aggregation_features`): one :class:`Aggregation` per (column, function), with
+    its windows and names in the order given; features without one are skipped.
+
+    Examples
+    --------
+    >>> from pyspark.sql.types import LongType
+    >>> feats = [Feature("n_1d", LongType(), ("*", "count_events", "1d")),
+    ...          Feature("n_7d", LongType(), ("*", "count_events", "7d"))]
+    >>> [a.feature_names() for a in aggregations_of(feats)]
+    [['n_1d', 'n_7d']]
+    """
+    grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for feature in features:
+        if feature.aggregation is not None:
+            column, function, window = feature.aggregation
+            grouped.setdefault((column, function), []).append((window, feature.name))
+    return [
+        Aggregation(column, function, [w for w, _ in items], name=[n for _, n in items])
+        for (column, function), items in grouped.items()
+    ]

@@ -2,7 +2,10 @@
 
 A :class:`FeatureGroupDefinition` is what the registry stores and what a version's Delta
 table carries as a table property; :meth:`FeatureGroupDefinition.definition_hash` covers
-the parts that make a version's rows comparable (transform, features, keys, times).
+the parts that make a version's rows comparable (transform, features, keys, times). The
+features of an event group (one with time-window aggregations) carry their aggregation
+(column, function, window) in the features JSON, so changing an aggregation changes the
+definition, and a registered event group can be rebuilt from its record.
 Only :mod:`pyspark.sql.types` is used, to name feature types.
 """
 
@@ -46,18 +49,37 @@ class Feature:
 
     name: str
     dtype: DataType
+    #: For a time-window aggregation feature: ``(column, function, window)`` as declared
+    #: (window spelled as in ``"7d"``); None for a feature stored as a column.
+    aggregation: tuple[str, str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"name": ..., "type": <Spark JSON type>}``."""
-        return {"name": self.name, "type": json.loads(self.dtype.json())}
+        """``{"name": ..., "type": <Spark JSON type>}``, with ``"aggregation":
+        {"column", "function", "window"}`` for an aggregation feature (absent otherwise, so
+        the records of stored-column features are unchanged)."""
+        out: dict[str, Any] = {"name": self.name, "type": json.loads(self.dtype.json())}
+        if self.aggregation is not None:
+            column, function, window = self.aggregation
+            out["aggregation"] = {"column": column, "function": function, "window": window}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Feature:
         """The inverse of :meth:`to_dict`."""
-        return cls(str(data["name"]), _parse_datatype_json_value(data["type"]))
+        spec = data.get("aggregation")
+        aggregation = (
+            None
+            if spec is None
+            else (str(spec["column"]), str(spec["function"]), str(spec["window"]))
+        )
+        return cls(str(data["name"]), _parse_datatype_json_value(data["type"]), aggregation)
 
     def __str__(self) -> str:
-        return f"{self.name}: {self.dtype.simpleString()}"
+        text = f"{self.name}: {self.dtype.simpleString()}"
+        if self.aggregation is not None:
+            column, function, window = self.aggregation
+            text += f" = {function}({column}) over {window}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,11 @@ class FeatureGroupDefinition:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def is_event_group(self) -> bool:
+        """Whether the version stores events and its features are window aggregations."""
+        return any(f.aggregation is not None for f in self.features)
 
     def schema_json(self) -> str:
         """The declared schema as stable JSON (sorted keys), as recorded in Delta commits."""

@@ -4,12 +4,13 @@ A :class:`FeatureGroup` turns named inputs into feature rows (join keys, event t
 features) with a Python function over DataFrames or with SQL, and writes them to the
 Delta table of a version in its :class:`~seeknal_spark.store.feature_store.FeatureStore`
 through the store's one write protocol (:mod:`seeknal_spark.store.delta_protocol`).
+A group with ``aggregations=`` is an *event group* (:mod:`seeknal_spark.store.events`):
+it stores events, and its features are time-window aggregations of them.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,28 +22,34 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
 from seeknal_spark._timestamps import to_utc_datetime, utc_instant, utc_sql_literal
+from seeknal_spark.definitions.aggregation import Aggregation
 from seeknal_spark.definitions.entity import Entity
 from seeknal_spark.definitions.feature import Feature, FeatureGroupDefinition, ttl_limit
 from seeknal_spark.definitions.fingerprint import transform_hash
 from seeknal_spark.definitions.naming import quote_identifier, validate_name
 from seeknal_spark.errors import (
     ConfigurationError,
-    EmptyWindowError,
     TransformError,
     VersionConflictError,
 )
 from seeknal_spark.store.compute import (
-    NULL_MARKER,
     InputSource,
     Transform,
     check_output,
     declared_features,
+    resolve_input,
     run_transform,
-    transform_failure,
     write_failure,
 )
 from seeknal_spark.store.delta_protocol import commit_write
+from seeknal_spark.store.events import check_event_group, event_output
 from seeknal_spark.store.feature_store import WRITE_TIME_COL, FeatureStore
+from seeknal_spark.store.write_guards import (
+    merge_window,
+    next_version,
+    refuse_emptying,
+    reject_nulls,
+)
 
 __all__ = ["Feature", "FeatureGroup", "InputSource", "TransformError", "WriteMode", "WriteResult"]
 
@@ -53,6 +60,8 @@ WriteMode = Literal["overwrite", "append", "merge"]
 #: Table property of a version's Delta table holding its definition (set when created).
 DEFINITION_PROPERTY = "seeknal.definition"
 
+#: What the transform hash of an event group without a transform covers: the input as is.
+_INPUT_AS_IS = "seeknal: the single input, as is"
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,8 @@ class FeatureGroup:
         Either a Python function returning a DataFrame, called with the inputs as keyword
         arguments (and, when it declares them, ``spark``, ``window_start``,
         ``window_end``), or SQL text naming the inputs as ``{name}`` and, optionally,
-        the window as ``:window_start`` / ``:window_end`` parameters.
+        the window as ``:window_start`` / ``:window_end`` parameters. An event group may
+        omit it: its single input is then stored as is.
     features:
         The declared features: ``{"name": "double", ...}``, a list of
         :class:`Feature` or of ``(name, type)`` pairs. When None, every output column
@@ -109,6 +119,17 @@ class FeatureGroup:
         keys and event time (latest wins) before the latest Delta write does.
     description, owner, tags:
         Catalog information recorded in the registry.
+    aggregations:
+        :class:`~seeknal_spark.definitions.aggregation.Aggregation` objects: makes this an
+        *event group*. Its Delta table stores the events (join keys, event time, created
+        time, the columns the aggregations read); :meth:`write` stores a window of events
+        like any group (idempotent overwrite of ``[start, end)``, time travel), so a write
+        costs that window's events whatever the aggregation windows, and a late event is
+        stored by re-writing its window. Its features are the aggregation features with
+        their output types; a lookup computes them at each spine time (exact: ``t - w <
+        event_time <= t``). ``features=`` and ``ttl=`` do not apply. The aggregations are
+        part of the recorded definition: changing them under one version is a
+        :class:`~seeknal_spark.errors.VersionConflictError`.
     """
 
     def __init__(
@@ -116,7 +137,7 @@ class FeatureGroup:
         name: str,
         entity: Entity,
         event_time_col: str,
-        transform: Transform,
+        transform: Transform | None = None,
         features: Mapping[str, DataType | str]
         | Sequence[Feature | tuple[str, DataType | str]]
         | None = None,
@@ -128,6 +149,7 @@ class FeatureGroup:
         description: str = "",
         owner: str = "",
         tags: Mapping[str, str] | None = None,
+        aggregations: Sequence[Aggregation] | None = None,
     ) -> None:
         self.name = validate_name(name, "feature group")
         if not isinstance(entity, Entity):
@@ -137,7 +159,11 @@ class FeatureGroup:
         self.created_time_col = (
             None if created_time_col is None else validate_name(created_time_col, "created column")
         )
-        if not (callable(transform) or (isinstance(transform, str) and transform.strip())):
+        if not (
+            callable(transform)
+            or (isinstance(transform, str) and transform.strip())
+            or (transform is None and aggregations is not None)
+        ):
             raise TypeError(
                 f"feature group {name!r}: transform must be a function returning a DataFrame "
                 "or SQL text"
@@ -165,6 +191,21 @@ class FeatureGroup:
                 f"feature group {name!r}: join keys {list(entity.join_keys)}, event time "
                 f"{event_time_col!r} and created time {created_time_col!r} must be distinct"
             )
+        self.aggregations: tuple[Aggregation, ...] = ()
+        if aggregations is not None:
+            self.aggregations = check_event_group(
+                name,
+                aggregations,
+                transform=transform,
+                inputs=self.inputs,
+                features=features,
+                ttl=ttl,
+                reserved=[
+                    *entity.join_keys,
+                    event_time_col,
+                    *([created_time_col] if created_time_col else []),
+                ],
+            )
         for feature in self.features or ():
             if feature.name in reserved or feature.name == WRITE_TIME_COL:
                 raise ConfigurationError(
@@ -183,7 +224,12 @@ class FeatureGroup:
         docstrings and formatting do not count; helpers of the transform's own module do;
         closure values, other packages and the data do not.
         """
-        return transform_hash(self.transform)
+        return transform_hash(self.transform if self.transform is not None else _INPUT_AS_IS)
+
+    @property
+    def is_event_group(self) -> bool:
+        """Whether it stores events and its features are time-window aggregations."""
+        return bool(self.aggregations)
 
     def definition(self, version: str, features: Sequence[Feature]) -> FeatureGroupDefinition:
         """The registry record of this group at ``version`` with the given features."""
@@ -222,7 +268,9 @@ class FeatureGroup:
         """Run the transform for a window and check its output; nothing is written.
 
         Returns the rows to store (keys, event time as UTC timestamp, created time,
-        features, in that order; event time in ``[start, end)``) and the features.
+        features - for an event group, the columns its aggregations read - in that order;
+        event time in ``[start, end)``) and the features (of an event group: its
+        aggregation features).
 
         Raises
         ------
@@ -239,20 +287,28 @@ class FeatureGroup:
             )
         if spark is None:
             spark = self._require_store().spark
-        raw = run_transform(spark, self.name, self.transform, self.inputs, start, end)
+        if self.transform is None:  # an event group's single input, as is
+            [(source_name, source)] = self.inputs.items()
+            raw = resolve_input(spark, self.name, source_name, source)
+        else:
+            raw = run_transform(spark, self.name, self.transform, self.inputs, start, end)
         required = [*self.entity.join_keys, self.event_time_col]
         times = [self.event_time_col]
         if self.created_time_col is not None:
             required.append(self.created_time_col)
             times.append(self.created_time_col)
-        features = check_output(raw, self.name, required, times, self.features)
+        if self.aggregations:
+            stored, features = event_output(raw, self.name, self.aggregations, required, times)
+        else:
+            features = check_output(raw, self.name, required, times, self.features)
+            stored = [f.name for f in features]
         ev = self.event_time_col
         event_time = utc_instant(F.col(ev), raw.schema[ev].dataType).alias(ev)
         columns: list[Column] = [F.col(k) for k in self.entity.join_keys] + [event_time]
         if self.created_time_col is not None:
             ct = self.created_time_col
             columns.append(utc_instant(F.col(ct), raw.schema[ct].dataType).alias(ct))
-        columns += [F.col(f.name) for f in features]
+        columns += [F.col(c) for c in stored]
         rows = raw.select(*columns)
         window = F.col(ev) >= F.lit(start)
         if end is not None:
@@ -325,10 +381,12 @@ class FeatureGroup:
             condition += f" AND {event_time} < {utc_sql_literal(end)}"
         if mode == "overwrite" and not allow_empty:
             window = f"[{start.isoformat()}, {'open' if end is None else end.isoformat()})"
-            self._refuse_emptying(store, version, rows, condition, window)
+            refuse_emptying(store, self.name, version, rows, condition, window)
 
         written_at = datetime.now(timezone.utc)
-        checked = self._reject_nulls(rows).withColumn(WRITE_TIME_COL, F.lit(written_at))
+        checked = reject_nulls(rows, [*self.entity.join_keys, self.event_time_col]).withColumn(
+            WRITE_TIME_COL, F.lit(written_at)
+        )
         # counts the transform's rows as they are written (no extra Spark job)
         seen = Observation(f"seeknal_rows_{uuid.uuid4().hex}")
         counted = checked.observe(seen, F.count(F.lit(1)).alias("rows"))
@@ -355,16 +413,18 @@ class FeatureGroup:
                 raise VersionConflictError(
                     f"feature group {self.name!r} version {version!r} was registered with a "
                     f"different definition: {'; '.join(problems)}. Write to a new version "
-                    f"(e.g. version='{_next_version(version)}') or pass "
+                    f"(e.g. version='{next_version(version)}') or pass "
                     "allow_definition_change=True"
                 )
             if recorded is None or problems:
                 return {DEFINITION_PROPERTY: definition.to_json()}
             return {}
 
+        on = [*self.entity.join_keys, self.event_time_col]
+
         def merged(_: dict[str, str]) -> DataFrame:
             existing = store.read_table(self.name, version)
-            return _merge_window(existing, checked, counted, self, condition)
+            return merge_window(existing, checked, counted, on, condition)
 
         try:
             delta_version, properties = commit_write(
@@ -415,43 +475,6 @@ class FeatureGroup:
             rows_written=rows_written,
         )
 
-    def _refuse_emptying(
-        self, store: FeatureStore, version: str, rows: DataFrame, condition: str, window: str
-    ) -> None:
-        """Raise :class:`EmptyWindowError` when ``rows`` is empty but the window is not."""
-        try:
-            empty = rows.isEmpty()
-        except Exception as exc:
-            failure = transform_failure(self.name, exc)
-            if failure is not None:
-                raise failure from exc
-            raise
-        if not empty or not store.table_exists(self.name, version):
-            return
-        if store.read_table(self.name, version).where(condition).isEmpty():
-            return
-        raise EmptyWindowError(
-            f"feature group {self.name!r} version {version!r}: the transform returned no rows "
-            f"for window {window}, which holds rows; an empty upstream would wipe it. "
-            "Check the inputs, or pass allow_empty=True (on the command line: --allow-empty) "
-            "to write the empty window. Nothing was written."
-        )
-
-    def _reject_nulls(self, rows: DataFrame) -> DataFrame:
-        """Fail the write job (so Delta commits nothing) on a null key or event time."""
-        guarded = []
-        for column in [*self.entity.join_keys, self.event_time_col]:
-            message = f"{NULL_MARKER}: column {column!r} holds null values"
-            guarded.append(
-                F.when(F.col(column).isNull(), F.raise_error(F.lit(message)))
-                .otherwise(F.col(column))
-                .alias(column)
-            )
-        others = [
-            F.col(c) for c in rows.columns if c not in {*self.entity.join_keys, self.event_time_col}
-        ]
-        return rows.select(*guarded, *others)
-
     # -- read ----------------------------------------------------------------------------
     def read(
         self,
@@ -466,18 +489,3 @@ class FeatureGroup:
             self.name, version, as_of_version=as_of_version, as_of_timestamp=as_of_timestamp
         )
         return frame if include_metadata else frame.drop(WRITE_TIME_COL)
-
-
-def _merge_window(
-    existing: DataFrame, incoming: DataFrame, counted: DataFrame, fg: FeatureGroup, condition: str
-) -> DataFrame:
-    """The window's rows after upserting ``incoming`` on (join keys, event time);
-    ``counted`` is ``incoming`` under its row-count observation (used once in the plan)."""
-    on = [*fg.entity.join_keys, fg.event_time_col]
-    kept = existing.where(F.expr(condition)).join(incoming.select(*on).distinct(), on, "left_anti")
-    return kept.unionByName(counted)
-
-
-def _next_version(version: str) -> str:
-    match = re.fullmatch(r"(.*?)(\d+)", version)
-    return f"{match.group(1)}{int(match.group(2)) + 1}" if match else f"{version}_2"

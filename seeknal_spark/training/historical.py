@@ -6,14 +6,17 @@ with :func:`seeknal_spark.offline.pit.point_in_time_join`. Each build records a
 :class:`TrainingManifest` - for every lookup the feature-group version and the Delta table
 version it read - and ``to_dataframe(spine, as_of=manifest)`` rebuilds the identical
 training set after later writes. :meth:`HistoricalFeatures.snapshot` runs the same join
-with a spine of (every key, one time): the rows an online store serves.
+with a spine of (every key, one time): the rows an online store serves. A lookup of an
+event group (time-window aggregations) is answered from its stored events by
+:func:`seeknal_spark.training.windows.attach_windows`, in the same build, manifest and
+snapshot as the as-of lookups.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -22,19 +25,20 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
 from seeknal_spark._timestamps import to_utc_datetime, utc_micros
+from seeknal_spark.definitions.aggregation import aggregations_of
 from seeknal_spark.definitions.entity import Entity
-from seeknal_spark.definitions.naming import validate_name
+from seeknal_spark.definitions.naming import quote_identifier, validate_name
 from seeknal_spark.errors import (
     ConfigurationError,
-    NotFoundError,
 )
 from seeknal_spark.offline.pit import AsOfSource, point_in_time_join
 from seeknal_spark.store.feature_group import FeatureGroup
 from seeknal_spark.store.feature_store import WRITE_TIME_COL, FeatureStore
-from seeknal_spark.store.registry import FeatureGroupDefinition
 from seeknal_spark.training.lookup import FeatureLookup
 from seeknal_spark.training.manifest import AsOf, ManifestEntry, TrainingManifest, as_manifest
+from seeknal_spark.training.resolve import Resolved, current_delta, pin_lookups, resolve_lookups
 from seeknal_spark.training.spine import check_spine, spine_frame
+from seeknal_spark.training.windows import attach_windows, snapshot_spine
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,13 +59,6 @@ logger = logging.getLogger(__name__)
 
 #: Spine time column used by :meth:`HistoricalFeatures.snapshot`.
 SNAPSHOT_TIME_COL = "_seeknal_as_of"
-
-
-@dataclass(frozen=True)
-class _Resolved:
-    lookup: FeatureLookup  # version and features filled in
-    definition: FeatureGroupDefinition
-    delta_version: int | None = None
 
 
 class HistoricalFeatures:
@@ -120,7 +117,7 @@ class HistoricalFeatures:
         )
         self._timestamp_col = timestamp_col
         self.inclusive = bool(inclusive)
-        self._resolved: list[_Resolved] | None = None
+        self._resolved: list[Resolved] | None = None
         self._manifest: TrainingManifest | None = None
 
     def __repr__(self) -> str:
@@ -146,7 +143,7 @@ class HistoricalFeatures:
         """The manifest as a dict; before any build, what a build now would read."""
         if self._manifest is not None:
             return self._manifest.to_dict()
-        resolved = [replace(r, delta_version=self._current_delta(r)) for r in self._resolve()]
+        resolved = [replace(r, delta_version=current_delta(r)) for r in self._resolve()]
         return self._make_manifest(resolved, self.feature_start_time).to_dict()
 
     def output_features(self) -> list[tuple[str, DataType, FeatureLookup]]:
@@ -191,7 +188,10 @@ class HistoricalFeatures:
         DataFrame
             Spine columns, then each lookup's output features; one row per spine row. The
             semantics are those of :func:`seeknal_spark.offline.pit.point_in_time_join`; ties on
-            event time go to the greatest created-time column, then the latest write.
+            event time go to the greatest created-time column, then the latest write. An
+            event group's features are its window aggregates at each spine time
+            (:mod:`seeknal_spark.training.windows`: ``t - w < event_time <= t``, ``< t``
+            when not ``inclusive``; ``feature_start_time`` drops older events).
 
         Raises
         ------
@@ -221,17 +221,33 @@ class HistoricalFeatures:
         start = feature_start_time if feature_start_time is not None else self.feature_start_time
         start = None if start is None else to_utc_datetime(start)
         spine = spine_frame(spine_df, self._timestamp_col, self._spark)
-        resolved = self._pin(self._resolve(manifest), as_of, manifest)
+        resolved = pin_lookups(self._resolve(manifest), as_of, manifest)
         check_spine(spine, [(r.lookup, r.definition.join_keys) for r in resolved])
         tables: dict[tuple[str, str, int], DataFrame] = {}
-        sources = [self._source(r, tables) for r in resolved]
-        result = point_in_time_join(
-            spine,
-            sources,
+        sources = [self._source(r, tables) for r in resolved if not r.definition.is_event_group]
+        joined = spine
+        if sources:
+            joined = point_in_time_join(
+                spine,
+                sources,
+                timestamp_col=self._timestamp_col,
+                inclusive=self.inclusive,
+                feature_start_time=start,
+            )
+        windows = [
+            (r.lookup, r.definition, self._table(r, tables))
+            for r in resolved
+            if r.definition.is_event_group
+        ]
+        joined = attach_windows(
+            joined,
+            windows,
             timestamp_col=self._timestamp_col,
             inclusive=self.inclusive,
-            feature_start_time=start,
+            start=start,
         )
+        outputs = [r.lookup.output_name(f) for r in resolved for f in r.lookup.features or ()]
+        result = joined.select(*(F.col(quote_identifier(c)) for c in [*spine.columns, *outputs]))
         self._manifest = self._make_manifest(resolved, start)
         logger.info(
             "training set from %s",
@@ -249,16 +265,35 @@ class HistoricalFeatures:
         Each DataFrame has one row per distinct key of the lookup's table (keys with events
         at or after ``feature_start_time``), columns = the group's join keys + the lookup's
         output features, computed by :func:`~seeknal_spark.offline.pit.point_in_time_join` with a
-        spine of (key, ``as_of``): TTL, tie-breaks and defaults exactly as in training. The
-        Delta versions read become :attr:`manifest`.
+        spine of (key, ``as_of``): TTL, tie-breaks and defaults exactly as in training. For
+        an event group, the keys with an event in ``(as_of - longest window, as_of]`` and
+        their window aggregates at ``as_of``, by the code of training
+        (:func:`~seeknal_spark.training.windows.attach_windows`). The Delta versions read
+        become :attr:`manifest`.
         """
         moment = to_utc_datetime(as_of) if as_of is not None else datetime.now(timezone.utc)
-        resolved = self._pin(self._resolve(None), None, None)
+        resolved = pin_lookups(self._resolve(None), None, None)
         start = self.feature_start_time
         out: list[tuple[FeatureLookup, DataFrame]] = []
         for r in resolved:
-            source = self._source(r, {})
             keys = list(r.definition.join_keys)
+            outputs = [r.lookup.output_name(f) for f in r.lookup.features or ()]
+            if r.definition.is_event_group:
+                table = self._table(r, {})
+                spine = snapshot_spine(
+                    table, r.lookup, r.definition, moment, start, SNAPSHOT_TIME_COL
+                )
+                windows = attach_windows(
+                    spine,
+                    [(r.lookup, r.definition, table)],
+                    timestamp_col=SNAPSHOT_TIME_COL,
+                    inclusive=self.inclusive,
+                    start=start,
+                    span=(moment, moment),
+                )
+                out.append((r.lookup, windows.select(*keys, *outputs)))
+                continue
+            source = self._source(r, {})
             table = source.df
             if start is not None:
                 table = table.where(
@@ -272,7 +307,6 @@ class HistoricalFeatures:
             joined = point_in_time_join(
                 spine, [source], timestamp_col=SNAPSHOT_TIME_COL, feature_start_time=start
             )
-            outputs = [r.lookup.output_name(f) for f in source.features]
             out.append((r.lookup, joined.select(*keys, *outputs)))
         self._manifest = self._make_manifest(resolved, start)
         return out
@@ -299,102 +333,26 @@ class HistoricalFeatures:
     def _spark(self) -> SparkSession:
         return self._lookups[0].store.spark
 
-    def _resolve(self, manifest: TrainingManifest | None = None) -> list[_Resolved]:
+    def _resolve(self, manifest: TrainingManifest | None = None) -> list[Resolved]:
         if manifest is None and self._resolved is not None:
             return self._resolved
-        if manifest is not None and len(manifest.lookups) != len(self._lookups):
-            raise ConfigurationError(
-                f"the manifest has {len(manifest.lookups)} lookups, this HistoricalFeatures "
-                f"{len(self._lookups)}: rebuild with the lookups the manifest was made from"
-            )
-        resolved = []
-        definitions: dict[tuple[str, str], FeatureGroupDefinition] = {}
-        for i, lookup in enumerate(self._lookups):
-            version = lookup.version
-            entry = None if manifest is None else manifest.lookups[i]
-            if entry is not None:
-                if entry.feature_group != lookup.name or (version not in (None, entry.version)):
-                    raise ConfigurationError(
-                        f"lookup #{i} is {lookup.name!r} version {version!r} but the manifest "
-                        f"recorded {entry.feature_group!r} version {entry.version!r}"
-                    )
-                version = entry.version
-            version = version or lookup.resolved_version()
-            if (lookup.name, version) not in definitions:
-                definitions[lookup.name, version] = lookup.store.get_definition(
-                    lookup.name, version
-                )
-            definition = definitions[lookup.name, version]
-            available = definition.feature_names
-            features = lookup.features or tuple(available)
-            unknown = [f for f in features if f not in available]
-            if unknown:
-                raise NotFoundError(
-                    f"feature group {lookup.name!r} version {version!r} has no feature(s) "
-                    f"{unknown}; its features are {available}"
-                )
-            if isinstance(lookup.default, Mapping):
-                bad = sorted(set(lookup.default) - set(features))
-                if bad:
-                    raise NotFoundError(
-                        f"lookup of {lookup.name!r}: defaults for {bad}, which are not among "
-                        f"its features {list(features)}"
-                    )
-            done = replace(lookup, version=version, features=tuple(features))
-            if (
-                entry is not None
-                and tuple(done.output_name(f) for f in features) != entry.output_names
-            ):
-                raise ConfigurationError(
-                    f"lookup #{i} ({lookup.name!r}) now outputs "
-                    f"{[done.output_name(f) for f in features]} but the manifest recorded "
-                    f"{list(entry.output_names)}"
-                )
-            resolved.append(_Resolved(done, definition))
+        resolved = resolve_lookups(self._lookups, manifest)
         if manifest is None:
             self._resolved = resolved
         return resolved
 
-    def _pin(
-        self, resolved: list[_Resolved], as_of: AsOf | None, manifest: TrainingManifest | None
-    ) -> list[_Resolved]:
-        """Fill in the Delta table version each lookup reads."""
-        if manifest is None and isinstance(as_of, Mapping):
-            unknown = sorted(set(as_of) - {r.lookup.name for r in resolved})
-            if unknown:
-                raise NotFoundError(
-                    f"as_of names feature group(s) {unknown} that no lookup reads; lookups: "
-                    f"{[r.lookup.name for r in resolved]}"
-                )
-        out = []
-        current: dict[tuple[str, str | None], int] = {}
-        for i, r in enumerate(resolved):
-            if manifest is not None:
-                delta: int | None = manifest.lookups[i].delta_version
-            elif isinstance(as_of, Mapping) and r.lookup.name in as_of:
-                delta = int(as_of[r.lookup.name])
-            else:
-                where = (r.lookup.name, r.lookup.version)
-                if where not in current:
-                    current[where] = self._current_delta(r)
-                delta = current[where]
-            out.append(
-                replace(r, delta_version=delta if delta is not None else self._current_delta(r))
-            )
-        return out
-
     @staticmethod
-    def _current_delta(r: _Resolved) -> int:
-        lookup = r.lookup
-        return lookup.store.current_table_version(lookup.name, lookup.resolved_version())
-
-    def _source(self, r: _Resolved, tables: dict[tuple[str, str, int], DataFrame]) -> AsOfSource:
-        lookup, definition = r.lookup, r.definition
-        assert lookup.version is not None and r.delta_version is not None
-        where = (lookup.name, lookup.version, r.delta_version)
+    def _table(r: Resolved, tables: dict[tuple[str, str, int], DataFrame]) -> DataFrame:
+        """The lookup's table at its pinned Delta version (read once per build)."""
+        assert r.lookup.version is not None and r.delta_version is not None
+        where = (r.lookup.name, r.lookup.version, r.delta_version)
         if where not in tables:
-            tables[where] = lookup.store.read_table(*where[:2], as_of_version=where[2])
-        table = tables[where]
+            tables[where] = r.lookup.store.read_table(*where[:2], as_of_version=where[2])
+        return tables[where]
+
+    def _source(self, r: Resolved, tables: dict[tuple[str, str, int], DataFrame]) -> AsOfSource:
+        lookup, definition = r.lookup, r.definition
+        table = self._table(r, tables)
         tie_breaks = []
         if definition.created_time_col and definition.created_time_col in table.columns:
             tie_breaks.append(definition.created_time_col)
@@ -412,7 +370,7 @@ class HistoricalFeatures:
             defaults=lookup.defaults,
         )
 
-    def _make_manifest(self, resolved: list[_Resolved], start: datetime | None) -> TrainingManifest:
+    def _make_manifest(self, resolved: list[Resolved], start: datetime | None) -> TrainingManifest:
         entries = []
         for r in resolved:
             lookup = r.lookup
@@ -471,13 +429,15 @@ def historical_from_store(
         name = validate_name(name, "feature group")
         # no version: the store's one default-version policy (its latest registered)
         definition = store.get_definition(name, version or store.latest_version(name))
+        events = definition.is_event_group
         group = FeatureGroup(
             definition.name,
             Entity(definition.entity_name, definition.join_keys),
             definition.event_time_col,
             _not_recomputable,
-            features=list(definition.features),
-            ttl=definition.ttl,
+            features=None if events else list(definition.features),
+            ttl=None if events else definition.ttl,
+            aggregations=aggregations_of(definition.features) if events else None,
             store=store,
             created_time_col=definition.created_time_col,
             description=definition.description,

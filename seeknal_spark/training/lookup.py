@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from seeknal_spark.definitions.aggregation import COUNT_FUNCTIONS
 from seeknal_spark.definitions.feature import ttl_limit
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.errors import ConfigurationError, NotFoundError
@@ -37,7 +38,11 @@ class FeatureLookup:
         Put before each output column name (``prefix="cust_"`` gives ``cust_spend``).
     default:
         Value for spine rows with no matching feature row: one value for every feature,
-        or ``{feature: value}``.
+        or ``{feature: value}``. For an event group (time-window aggregations), the value
+        of an aggregate that is null (an empty window); counts are never null and their
+        default is always 0, so a key absent from an online table reads 0 as offline.
+
+    A lookup of an event group takes no ``ttl``: each aggregation's window bounds it.
 
     Examples
     --------
@@ -89,6 +94,19 @@ class FeatureLookup:
                 raise ValueError(
                     f"lookup of {feature_group.name!r}: ttl must be positive, got {ttl}; "
                     "use None for the group's TTL"
+                )
+        if feature_group.is_event_group:
+            available = [n for agg in feature_group.aggregations for n in agg.names]
+            unknown_names = [n for n in names or () if n not in available]
+            if unknown_names:
+                raise NotFoundError(
+                    f"lookup of {feature_group.name!r}: no aggregation feature(s) "
+                    f"{unknown_names}; its features are {available}"
+                )
+            if ttl is not None:
+                raise ConfigurationError(
+                    f"lookup of {feature_group.name!r}: an event group takes no ttl (each "
+                    "aggregation's window bounds the events it reads); omit ttl="
                 )
         if prefix is not None and prefix != "":
             validate_name(prefix, "prefix")
@@ -158,9 +176,15 @@ class FeatureLookup:
 
     @property
     def defaults(self) -> dict[str, Any]:
-        """``{feature: default}`` for the lookup's features (empty when there is none)."""
+        """``{feature: default}`` for the lookup's features (empty when there is none);
+        the count features of an event group always default to 0."""
         if isinstance(self.default, Mapping):
-            return dict(self.default)
-        if self.default is None or self.features is None:
-            return {}
-        return {f: self.default for f in self.features}
+            out = dict(self.default)
+        elif self.default is None or self.features is None:
+            out = {}
+        else:
+            out = {f: self.default for f in self.features}
+        for agg in self.feature_group.aggregations:
+            if agg.function in COUNT_FUNCTIONS:
+                out.update({n: 0 for n in agg.names if self.features is None or n in self.features})
+        return out

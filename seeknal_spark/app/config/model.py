@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from seeknal_spark.definitions.aggregation import Aggregation
+
 __all__ = [
     "EmbeddedSinkConfig",
     "EntityConfig",
@@ -87,7 +89,11 @@ class EntityConfig(_Located):
 
 @dataclass(frozen=True)
 class FeatureGroupConfig(_Located):
-    """A feature group: its transform is an import path (``transform``) or ``sql`` text."""
+    """A feature group: its transform is an import path (``transform``) or ``sql`` text.
+
+    With ``aggregations`` it is an event group: it stores events (its single input as is
+    when it has no transform) and its features are the time-window aggregations.
+    """
 
     name: str
     entity: str
@@ -102,6 +108,7 @@ class FeatureGroupConfig(_Located):
     owner: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
     version: str = "v1"
+    aggregations: tuple[Aggregation, ...] | None = None
     where: str = field(default="", compare=False, repr=False)
     lines: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

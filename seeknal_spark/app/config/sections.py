@@ -22,6 +22,7 @@ from seeknal_spark.app.config.model import (
     TrainingConfig,
 )
 from seeknal_spark.app.config.reader import Reader, Section
+from seeknal_spark.definitions.aggregation import Aggregation
 from seeknal_spark.definitions.naming import validate_name
 from seeknal_spark.definitions.types import parse_type
 from seeknal_spark.errors import ConfigurationError, InvalidNameError
@@ -30,6 +31,7 @@ __all__ = [
     "TOP_KEYS",
     "check_references",
     "named_section",
+    "parse_aggregations",
     "parse_entity",
     "parse_feature_group",
     "parse_input",
@@ -139,6 +141,28 @@ def parse_features(r: Reader, node: yaml.Node, path: str) -> dict[str, str]:
     return out
 
 
+def parse_aggregations(r: Reader, node: yaml.Node, path: str) -> tuple[Aggregation, ...]:
+    """``[{column, function, windows, name?}, ...]`` into
+    :class:`~seeknal_spark.definitions.aggregation.Aggregation` objects, each checked
+    here (an error names the file and line of the item)."""
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise r.fail(node, path, "expected a non-empty list of aggregations")
+    out = []
+    for i, item in enumerate(node.value):
+        item_path = f"{path}[{i}]"
+        m = r.mapping(item, item_path)
+        m.check_keys(("column", "function", "windows", "name"))
+        column = m.require("column", r.string)
+        function = m.require("function", r.string)
+        windows = m.require("windows", lambda n, p: r.string_list(n, p, name=None))
+        names = m.get("name", lambda n, p: r.string_list(n, p, name="feature"))
+        try:
+            out.append(Aggregation(column, function, windows, name=names))
+        except ConfigurationError as exc:
+            raise r.fail(item, item_path, str(exc)) from None
+    return tuple(out)
+
+
 def parse_feature_group(
     r: Reader, name: str, node: yaml.Node, path: str, where: str
 ) -> FeatureGroupConfig:
@@ -157,9 +181,13 @@ def parse_feature_group(
             "owner",
             "tags",
             "version",
+            "aggregations",
         ),
     )
-    if m.has("transform") == m.has("sql"):
+    aggregations = m.get("aggregations", lambda n, p: parse_aggregations(r, n, p))
+    if m.has("transform") and m.has("sql"):
+        raise r.fail(node, path, "give one of transform or sql, not both")
+    if aggregations is None and not m.has("transform") and not m.has("sql"):
         raise r.fail(
             node,
             path,
@@ -180,6 +208,7 @@ def parse_feature_group(
         owner=m.get("owner", r.string) or "",
         tags=m.get("tags", r.string_map) or {},
         version=m.get("version", lambda n, p: r.string(n, p, name="version")) or "v1",
+        aggregations=aggregations,
         where=where,
         lines=m.lines(),
     )

@@ -91,7 +91,7 @@ def describe(args: argparse.Namespace) -> int:
             "source": cfg.where,
             "entity": cfg.entity,
             "event_time_col": cfg.event_time_col,
-            "transform": cfg.transform or "sql",
+            "transform": cfg.transform or ("sql" if cfg.sql is not None else None),
             "inputs": list(cfg.inputs),
             "version": cfg.version,
             "features": None if cfg.features is None else dict(cfg.features),
