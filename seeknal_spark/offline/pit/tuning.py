@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["PitTuning"]
+__all__ = ["PitTuning", "check_knobs"]
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,19 @@ class PitTuning:
     def __post_init__(self) -> None:
         if self.plan not in ("auto", "merge", "join"):
             raise ValueError(f"plan must be 'auto', 'merge' or 'join', got {self.plan!r}")
-        if self.sample_rows is not None and self.sample_rows < 1:
-            raise ValueError(f"sample_rows must be >= 1 (or None), got {self.sample_rows}")
-        if self.hot_key_share is not None and not 0.0 <= self.hot_key_share <= 1.0:
-            raise ValueError(f"hot_key_share must be in [0, 1], got {self.hot_key_share}")
-        if self.max_hot_keys < 0 or self.prune_keys_max < 0:
-            raise ValueError("max_hot_keys and prune_keys_max must be >= 0")
-        for name in ("max_windows", "hot_key_windows", "buckets"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        check_knobs(self)
+
+
+def check_knobs(tuning: Any) -> None:
+    """Raise ``ValueError`` on a sampling or splitting knob out of range; shared by
+    :class:`PitTuning` and the window engine's tuning (the same knobs, the same rules)."""
+    if tuning.sample_rows is not None and tuning.sample_rows < 1:
+        raise ValueError(f"sample_rows must be >= 1 (or None), got {tuning.sample_rows}")
+    if tuning.hot_key_share is not None and not 0.0 <= tuning.hot_key_share <= 1.0:
+        raise ValueError(f"hot_key_share must be in [0, 1], got {tuning.hot_key_share}")
+    if tuning.max_hot_keys < 0 or tuning.prune_keys_max < 0:
+        raise ValueError("max_hot_keys and prune_keys_max must be >= 0")
+    for name in ("max_windows", "hot_key_windows", "buckets"):
+        value = getattr(tuning, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from seeknal_spark.offline.pit.tuning import PitTuning
+from seeknal_spark.offline.pit.tuning import PitTuning, check_knobs
 
 __all__ = ["WindowTuning"]
 
@@ -59,16 +59,7 @@ class WindowTuning:
     buckets: int | None = None
 
     def __post_init__(self) -> None:
-        if self.sample_rows is not None and self.sample_rows < 1:
-            raise ValueError(f"sample_rows must be >= 1 (or None), got {self.sample_rows}")
-        if self.hot_key_share is not None and not 0.0 <= self.hot_key_share <= 1.0:
-            raise ValueError(f"hot_key_share must be in [0, 1], got {self.hot_key_share}")
-        if self.max_hot_keys < 0 or self.prune_keys_max < 0:
-            raise ValueError("max_hot_keys and prune_keys_max must be >= 0")
-        for name in ("max_windows", "hot_key_windows", "buckets"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+        check_knobs(self)
 
     def sampling(self) -> PitTuning:
         """The same sampling knobs for the as-of engine's hot-key sampler."""
