@@ -119,7 +119,7 @@ def test_required_and_exclusive_keys() -> None:
         MINIMAL.replace("    entity: customer\n", "")
     )
     both = MINIMAL + "    sql: SELECT 1\n"
-    assert "give exactly one of transform" in _error(both)
+    assert "feature_groups.spend: give one of transform or sql, not both" in _error(both)
     assert "store: give exactly one of path" in _error(
         MINIMAL.replace("  path: ./store\n", "  path: ./store\n  catalog: main.fs\n")
     )
