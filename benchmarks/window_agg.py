@@ -43,6 +43,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+# the same data generator and CPU meter as the as-of join's benchmark (run as a script, this
+# folder is on sys.path)
+from pit_join import _key_expr, _tree_cpu_seconds
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
@@ -70,29 +74,6 @@ Ratios = dict[str, dict[str, "float | bool"]]
 Feature = tuple[str, str, str, int]  # name, function, column, window in microseconds
 
 
-def _tree_cpu_seconds(root: int) -> float:
-    """CPU seconds used by ``root`` and its descendants (the JVM, Python workers), from /proc."""
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry)] = int(fields[1])
-        cpu[int(entry)] = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += cpu.get(pid, 0.0)
-        todo.extend(child for child, parent in parents.items() if parent == pid)
-    return total
-
-
 def _spark(partitions: int) -> SparkSession:
     from pyspark.sql import SparkSession
 
@@ -102,15 +83,6 @@ def _spark(partitions: int) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
-
-
-def _key_expr(skew: str, keys: int, seed: int) -> Column:
-    from pyspark.sql import functions as F
-
-    if skew == "uniform":
-        return F.floor(F.rand(seed) * keys).cast("long")
-    # Zipf-like (exponent 1.2): P(key >= x) ~ x^-0.2, so key 0 holds ~13% of rows
-    return F.pmod(F.floor(F.pow(F.rand(seed), -5.0)).cast("long") - 1, F.lit(keys))
 
 
 def generate(spark: SparkSession, args: argparse.Namespace, data: str) -> None:
