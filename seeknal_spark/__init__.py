@@ -13,6 +13,7 @@ from __future__ import annotations
 from seeknal_spark import _requirements  # noqa: F401
 from seeknal_spark.definitions.aggregation import Aggregation
 from seeknal_spark.definitions.entity import Entity
+from seeknal_spark.definitions.on_demand import OnDemandFeature
 from seeknal_spark.errors import (
     ColumnTypeError,
     ConfigurationError,
@@ -21,6 +22,7 @@ from seeknal_spark.errors import (
     MissingColumnError,
     NotFoundError,
     NullValueError,
+    OnDemandFeatureError,
     OnlineStoreError,
     ParityError,
     SchemaError,
@@ -64,6 +66,8 @@ __all__ = [
     "MissingColumnError",
     "NotFoundError",
     "NullValueError",
+    "OnDemandFeature",
+    "OnDemandFeatureError",
     "OnlineFeatures",
     "OnlineSink",
     "OnlineStoreError",

@@ -14,6 +14,7 @@ anything the library raises on purpose::
     ├── NotFoundError               unknown feature group, version, feature or table
     ├── VersionConflictError        a version's schema/logic changed: bump the version
     ├── TransformError              a feature group's transform failed while Spark ran it
+    │   └── OnDemandFeatureError    an on-demand feature's function raised or mistyped
     ├── OnlineStoreError            the online sink failed or is unreachable
     └── ParityError                 training and serving disagree
 
@@ -31,6 +32,7 @@ __all__ = [
     "MissingColumnError",
     "NotFoundError",
     "NullValueError",
+    "OnDemandFeatureError",
     "OnlineStoreError",
     "ParityError",
     "SchemaError",
@@ -78,6 +80,14 @@ class NotFoundError(SeeknalError):
 
 class TransformError(SeeknalError):
     """A feature group's transform failed while Spark ran it (e.g. a UDF raised)."""
+
+
+class OnDemandFeatureError(TransformError):
+    """An on-demand feature's function raised, or returned a value of the wrong type.
+
+    The message names the feature and the offending input row (a sample of rows for a
+    pandas-form function).
+    """
 
 
 class VersionConflictError(SeeknalError):

@@ -28,6 +28,8 @@ EXPECTED = [
     "MissingColumnError",
     "NotFoundError",
     "NullValueError",
+    "OnDemandFeature",
+    "OnDemandFeatureError",
     "OnlineFeatures",
     "OnlineSink",
     "OnlineStoreError",

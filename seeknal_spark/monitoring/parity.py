@@ -4,10 +4,13 @@ Two checks, meant to gate a deployment:
 
 - :func:`validate_parity` compares a model's :class:`~seeknal_spark.training.schema.FeatureSchema`
   with an online table's metadata: every feature present with the same type, no extra
-  features, the same feature-group versions and transform hashes.
+  features, the same feature-group versions and transform hashes, and every on-demand
+  feature with the same code hash, inputs, output type and mode - as recorded with the
+  snapshot and as attached to the table (the functions the serving process runs).
 - :func:`check_values` compares, for a sample of keys, the values ``get_features``
   returns with what the point-in-time join gives for (key, export time) from the very
-  Delta versions the export read.
+  Delta versions the export read; with ``requests=`` also the on-demand features, for
+  a sample of request rows.
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from pyspark.sql.types import TimestampType
 
 from seeknal_spark._timestamps import to_utc_datetime, utc_literal
 from seeknal_spark.definitions.naming import quote_identifier
-from seeknal_spark.errors import ParityError
+from seeknal_spark.errors import ConfigurationError, ParityError
 from seeknal_spark.training.historical import FeatureLookup, HistoricalFeatures
+from seeknal_spark.training.on_demand import on_demand_failure
+from seeknal_spark.training.schema import OnDemandSchema
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from seeknal_spark.online.table import OnlineTable
     from seeknal_spark.training.schema import FeatureSchema
 
@@ -109,16 +116,46 @@ def schema_problems(schema: FeatureSchema, metadata: Mapping[str, Any]) -> list[
                 f"{lookup.version!r}: trained with {lookup.transform_hash[:12]}, served from "
                 f"{str(served_hash)[:12]}; the logic changed since training"
             )
+    recorded = {str(od.get("name")): od for od in metadata.get("on_demand") or []}
+    problems += on_demand_problems(schema, recorded, f"online table {table!r}")
+    return problems
+
+
+def on_demand_problems(schema: FeatureSchema, served: Mapping[str, Any], where: str) -> list[str]:
+    """How the on-demand features ``served`` (name -> definition or ``describe()`` dict)
+    differ from those the model was trained with; ``where`` names the serving side."""
+    problems = []
+    for trained in schema.on_demand:
+        found = served.get(trained.name)
+        if found is None:
+            problems.append(
+                f"on-demand feature {trained.name!r} is not computed by {where}: pass its "
+                "definition (OnlineTable.open(..., on_demand=[...])) and re-export"
+            )
+            continue
+        changes = trained.differences(OnDemandSchema.of(found))
+        if changes:
+            problems.append(
+                f"on-demand feature {trained.name!r} changed between training and {where}: "
+                + ", ".join(changes)
+                + "; serve the definition the model was trained with, or retrain"
+            )
     return problems
 
 
 def validate_parity(schema: FeatureSchema, online_table: OnlineTable) -> None:
     """Raise :class:`ParityError` naming every problem, or return when the table fits.
 
-    Checks names, types, feature-group versions and transform hashes. Passing means the
-    online table can serve this model.
+    Checks names, types, feature-group versions and transform hashes, and the on-demand
+    features both as recorded with the snapshot and as attached to ``online_table`` (the
+    functions this process runs). Passing means the online table can serve this model.
     """
     problems = schema_problems(schema, online_table.metadata)
+    if schema.on_demand and online_table.on_demand:
+        attached = {f.name: f for f in online_table.on_demand}
+        for line in on_demand_problems(schema, attached, "the functions given to the table"):
+            if line not in problems:
+                problems.append(line)
     if problems:
         raise ParityError(
             f"online table {online_table.name!r} cannot serve this model "
@@ -285,11 +322,75 @@ def _collect_instants(df: DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _on_demand_sample(
+    online_table: OnlineTable,
+    hist: HistoricalFeatures,
+    requests: DataFrame | pd.DataFrame | Sequence[Mapping[str, Any]],
+    metadata: Mapping[str, Any],
+    limit: int,
+    seed: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Offline and online on-demand values of a sample of request rows at the export."""
+    spark = hist.lookups[0].store.spark
+    ts_col = hist.timestamp_col
+    frame: Any = requests
+    if not isinstance(frame, DataFrame):
+        import pandas as pd
+
+        frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(list(frame))
+        if ts_col in frame.columns:
+            frame = frame.drop(columns=[ts_col])
+        frame = spark.createDataFrame(frame)
+    as_of = datetime.fromisoformat(str(metadata["as_of"]))
+    columns = [c for c in frame.columns if c != ts_col]
+    quoted = [F.col(quote_identifier(c)) for c in columns]
+    rows = (
+        frame.select(*quoted)
+        .orderBy(F.xxhash64(*quoted, F.lit(seed)), *quoted)
+        .limit(limit)
+        .withColumn(ts_col, utc_literal(as_of))
+    )
+    single = HistoricalFeatures(
+        hist.lookups,
+        hist.feature_start_time,
+        timestamp_col=ts_col,
+        inclusive=hist.inclusive,
+        on_demand=hist.on_demand,
+    )
+    pinned: Any = metadata.get("manifest") or {
+        str(e["feature_group"]): e.get("delta_version") for e in metadata.get("lookups", [])
+    }
+    names = [f.name for f in hist.on_demand]
+    try:
+        offline = _collect_instants(single.to_dataframe(rows, as_of=pinned))
+    except Exception as exc:
+        failure = on_demand_failure(exc)
+        if failure is None:
+            raise
+        raise failure from exc
+    key_cols = list(
+        dict.fromkeys(k for lk in hist.lookups for k in lk.feature_group.entity.join_keys)
+    )
+    keys = [{k: r[k] for k in key_cols} for r in offline]
+    request_rows = [{c: r[c] for c in [*columns, ts_col]} for r in offline]
+    logger.debug(
+        "comparing on-demand features %s on %d request rows at %s", names, len(keys), as_of
+    )
+    served = (
+        online_table.get_features(keys=keys, feature_names=names, request=request_rows)
+        if keys
+        else []
+    )
+    online = [{n: row.get(n) for n in names} for row in served]
+    return keys, [{n: r[n] for n in names} for r in offline], online
+
+
 def check_values(
     online_table: OnlineTable,
     hist: HistoricalFeatures,
     sample: int | None = None,
     *,
+    requests: DataFrame | pd.DataFrame | Sequence[Mapping[str, Any]] | None = None,
     seed: int = 7,
     max_examples: int = 5,
 ) -> ValueParityReport:
@@ -301,10 +402,24 @@ def check_values(
     are fetched with ``get_features`` (one round trip) and every value is compared exactly
     (NaN equals NaN; timestamps as UTC instants).
 
+    On-demand features of ``hist`` are compared on a deterministic sample (``sample``
+    rows) of ``requests``: rows holding every lookup's join keys and the request fields
+    (e.g. the training spine; its time column is replaced by the export time). Offline,
+    each row is a spine row of ``hist.to_dataframe`` at the export's manifest (the
+    on-demand columns computed in Spark); online, ``get_features(keys=rows,
+    request=rows)`` computes them after the lookup.
+
     Returns
     -------
     ValueParityReport
         Mismatch counts per feature with examples; ``report.ok`` is True when all equal.
+
+    Raises
+    ------
+    ConfigurationError
+        ``hist`` has on-demand features and no ``requests`` were given.
+    OnDemandFeatureError
+        An on-demand function failed in the offline computation.
     """
     metadata = online_table.metadata
     as_of = datetime.fromisoformat(str(metadata["as_of"]))
@@ -337,6 +452,20 @@ def check_values(
             offline_rows.append(offline)
             online_rows.append({n: online.get(n) for n in names})
         features.extend(names)
+    if hist.on_demand:
+        if requests is None:
+            raise ConfigurationError(
+                f"{[f.name for f in hist.on_demand]} are on-demand features: give "
+                "check_values requests= rows (join keys and request fields, e.g. the "
+                "training spine) to compare them"
+            )
+        od_keys, od_offline, od_online = _on_demand_sample(
+            online_table, hist, requests, metadata, limit, seed
+        )
+        keys += od_keys
+        offline_rows += od_offline
+        online_rows += od_online
+        features.extend(f.name for f in hist.on_demand)
     report = compare_rows(
         online_table.name, features, keys, offline_rows, online_rows, max_examples=max_examples
     )

@@ -36,6 +36,7 @@ from pyspark.sql import types as T
 from seeknal_spark._executors import require_package_on_executors
 from seeknal_spark._progress import Progress
 from seeknal_spark.definitions.naming import validate_name
+from seeknal_spark.definitions.on_demand import OnDemandFeature
 from seeknal_spark.errors import (
     ColumnTypeError,
     MissingColumnError,
@@ -220,6 +221,7 @@ def export_snapshots(
     expire_keys: bool = False,
     manifest: Mapping[str, Any] | None = None,
     progress: bool | None = None,
+    on_demand: Sequence[OnDemandFeature] = (),
 ) -> OnlineTable:
     """Write snapshots as a new generation of online table ``name`` and serve it.
 
@@ -241,6 +243,10 @@ def export_snapshots(
         with the table as JSON.
     progress:
         Print progress lines to stderr (default: only when stderr is a terminal).
+    on_demand:
+        On-demand features the table computes at request time: their identity (name,
+        inputs, output type, mode, code hash) is stored with the snapshot and the
+        returned table runs their functions in ``get_features``.
 
     Returns
     -------
@@ -271,6 +277,13 @@ def export_snapshots(
                     "rename one so every served feature name is unique"
                 )
             seen[f] = snap.feature_group
+    for od in on_demand:
+        if od.name in seen:
+            raise SchemaError(
+                f"on-demand feature {od.name!r} has the name of a feature of "
+                f"{seen[od.name]!r}: rename one so every served feature name is unique"
+            )
+        seen[od.name] = "on-demand"
 
     spark = snapshots[0].dataframe.sparkSession
     sink.check_session(spark)  # e.g. a local folder with executors on other hosts
@@ -339,10 +352,14 @@ def export_snapshots(
                 "as_of": as_of_utc.isoformat(),
                 "lookups": lookups_meta,
                 "features": {
-                    f.name: f.dataType.simpleString()
-                    for _, _, feat_schema in checked
-                    for f in feat_schema.fields
+                    **{
+                        f.name: f.dataType.simpleString()
+                        for _, _, feat_schema in checked
+                        for f in feat_schema.fields
+                    },
+                    **{od.name: od.output_type for od in on_demand},
                 },
+                "on_demand": [od.describe() for od in on_demand],
                 "manifest": _jsonable(manifest),
                 "sink": sink.describe(),
             }
@@ -371,7 +388,7 @@ def export_snapshots(
     )
     if show:
         _say(f"online table {name}: generation {generation} served, {keys:,} keys, {seconds:.1f} s")
-    return OnlineTable(name, sink)
+    return OnlineTable(name, sink, on_demand=on_demand)
 
 
 def _say(line: str) -> None:

@@ -14,176 +14,24 @@ same export (generation), even while a new export is being switched in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 from pyspark.sql import types as T
 
 from seeknal_spark.definitions.naming import validate_name
+from seeknal_spark.definitions.on_demand import OnDemandFeature, order_on_demand
 from seeknal_spark.errors import MissingColumnError, NotFoundError, OnlineStoreError
 from seeknal_spark.online.embedded import EmbeddedSink
 from seeknal_spark.online.encoding import ValueCodec, coerce_key_value, encode_key, quote_string
+from seeknal_spark.online.features import OnlineFeatures
+from seeknal_spark.online.request import RequestPlan, plan_request, request_rows
 from seeknal_spark.online.sink import OnlineSink
 
-__all__ = ["OnlineFeatures", "OnlineTable"]
+__all__ = ["OnlineFeatures", "OnlineTable"]  # OnlineFeatures lives in .features
 
 _RETRIES = 5
-
-
-class OnlineFeatures(Sequence[dict[str, Any]]):
-    """The features of the keys asked for, in the order the keys were given.
-
-    It is a **sequence of rows**: ``len(result)`` is the number of keys, ``result[i]`` is
-    the ``dict`` feature name -> value of key ``i``, iteration yields those dicts, and
-    ``result.rows`` is the plain list. When exactly **one key** was asked for, it also reads
-    like that key's mapping: ``result["total_spend"]``, ``"total_spend" in result``,
-    ``result.get(name)``, ``result.keys()``, ``result.values()``, ``result.items()`` (so
-    ``[[features[f] for f in names]]`` works as written). With several keys, a string
-    index raises ``TypeError``: use ``result[i][name]``.
-
-    A key (or a lookup of a key) that the online table does not hold, or whose value
-    expired, gives ``None`` for each of its features - or the lookup's declared default,
-    exactly as the point-in-time join fills a training row without a match;
-    ``result.found[i]`` is ``False`` for such a key.
-
-    Attributes
-    ----------
-    feature_names:
-        The features of every row, in order.
-    entity_keys:
-        The key dicts that were asked for.
-    rows:
-        One ``dict`` per key.
-    found:
-        Per key, whether every lookup it needed had a value.
-    generation:
-        The online generation (snapshot) the values came from; all from one snapshot.
-    """
-
-    def __init__(
-        self,
-        feature_names: list[str],
-        entity_keys: list[Mapping[str, Any]],
-        values: list[list[Any]],
-        found: list[bool],
-        generation: str,
-    ) -> None:
-        self.feature_names = feature_names
-        self.entity_keys = entity_keys
-        self.found = found
-        self.generation = generation
-        self._values = values  # per key, in feature_names order (shared: never handed out)
-        self._rows: list[dict[str, Any]] | None = None
-        self._index: dict[str, int] | None = None
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        """One ``dict`` feature name -> value per key (built on first use)."""
-        if self._rows is None:
-            names = self.feature_names
-            self._rows = [dict(zip(names, v, strict=True)) for v in self._values]
-        return self._rows
-
-    def _single(self) -> list[Any]:
-        if len(self._values) != 1:
-            raise TypeError(
-                f"these features are for {len(self._values)} keys: index the row first "
-                "(result[i][name]) or use result.rows / result.to_pandas()"
-            )
-        return self._values[0]
-
-    def _position(self, name: str) -> int:
-        self._single()
-        if self._index is None:
-            self._index = {n: i for i, n in enumerate(self.feature_names)}
-        pos = self._index.get(name)
-        if pos is None:
-            raise KeyError(
-                f"feature {name!r} was not asked for; asked: {', '.join(self.feature_names)}"
-            )
-        return pos
-
-    @overload
-    def __getitem__(self, item: int) -> dict[str, Any]: ...
-
-    @overload
-    def __getitem__(self, item: slice) -> list[dict[str, Any]]: ...
-
-    @overload
-    def __getitem__(self, item: str) -> Any: ...
-
-    def __getitem__(self, item: int | slice | str) -> Any:
-        if isinstance(item, str):
-            return self._values[0][self._position(item)]
-        return self.rows[item]
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.rows)
-
-    def __contains__(self, item: object) -> bool:
-        if isinstance(item, str):
-            try:
-                self._position(item)
-            except KeyError:
-                return False
-            return True
-        return item in self.rows
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """The value of feature ``name`` of the single key (``default`` if not asked for)."""
-        try:
-            return self[name]
-        except KeyError:
-            return default
-
-    def keys(self) -> list[str]:
-        """Feature names of the single key."""
-        self._single()
-        return list(self.feature_names)
-
-    def values(self) -> list[Any]:
-        """Feature values of the single key, in feature order."""
-        return list(self._single())
-
-    def items(self) -> list[tuple[str, Any]]:
-        """``(name, value)`` pairs of the single key."""
-        return list(zip(self.keys(), self.values(), strict=True))
-
-    def to_list(self) -> list[list[Any]]:
-        """One list of values per key, in ``feature_names`` order (a model's ``X``)."""
-        return [list(v) for v in self._values]
-
-    def to_pandas(self) -> Any:
-        """A pandas DataFrame: the key columns, then one column per feature."""
-        import pandas as pd
-
-        key_cols: list[str] = list(dict.fromkeys(c for k in self.entity_keys for c in k))
-        columns: dict[str, Any] = {c: [k.get(c) for k in self.entity_keys] for c in key_cols}
-        for j, f in enumerate(self.feature_names):
-            columns[f] = [v[j] for v in self._values]
-        return pd.DataFrame({c: _series(pd, v) for c, v in columns.items()})
-
-    def __repr__(self) -> str:
-        return f"OnlineFeatures(generation={self.generation!r}, rows={self.rows!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, OnlineFeatures):
-            return self.rows == other.rows and self.feature_names == other.feature_names
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def _series(pd: Any, values: list[Any]) -> Any:
-    """A column that keeps values exact: ``None`` beside integers stays ``None`` (object)."""
-    present = [v for v in values if v is not None]
-    if len(present) == len(values) or all(type(v) is float for v in present):
-        return pd.Series(values, dtype=object).infer_objects()
-    return pd.Series(values, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -230,7 +78,10 @@ class _Plan:
                 fields.append(f)
         self.schema = T.StructType(fields)
         self.names = list(self.schema.names)
+        self.types = {f.name: f.dataType.simpleString() for f in fields}
+        self.on_demand: list[dict[str, Any]] = list(metadata.get("on_demand") or [])
         self._queries: dict[tuple[str, ...] | None, _Query] = {}
+        self.requests: dict[tuple[str, ...], RequestPlan | None] = {}
 
     def query(self, feature_names: Sequence[str] | None) -> _Query | list[str]:
         """The read plan of ``feature_names`` (cached), or the names this snapshot lacks."""
@@ -283,6 +134,10 @@ class OnlineTable:
     sink:
         Where it is stored; default: an :class:`~seeknal_spark.online.embedded.EmbeddedSink`
         at its default folder.
+    on_demand:
+        The :class:`~seeknal_spark.definitions.on_demand.OnDemandFeature` objects whose
+        functions ``get_features`` runs after the lookup (``HistoricalFeatures.serve``
+        attaches its own; a serving process passes the same definitions to :meth:`open`).
 
     Examples
     --------
@@ -295,23 +150,45 @@ class OnlineTable:
     [{'score': 2.5}, {'score': None}]
     """
 
-    def __init__(self, name: str, sink: OnlineSink | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        sink: OnlineSink | None = None,
+        *,
+        on_demand: Sequence[OnDemandFeature] = (),
+    ) -> None:
         self.name = validate_name(name, "online table")
         self.sink: OnlineSink = sink if sink is not None else EmbeddedSink()
         self._plan: _Plan | None = None
+        self._on_demand = {f.name: f for f in order_on_demand(on_demand)}
 
     @classmethod
-    def open(cls, name: str, *, sink: OnlineSink | None = None) -> OnlineTable:
+    def open(
+        cls,
+        name: str,
+        *,
+        sink: OnlineSink | None = None,
+        on_demand: Sequence[OnDemandFeature] = (),
+    ) -> OnlineTable:
         """Open an existing online table (another process may have exported it).
+
+        ``on_demand`` are the definitions of the on-demand features to compute (import
+        them from the module the training code used); ``validate_parity`` names any whose
+        code, inputs or type differ from the model's feature schema.
 
         Raises
         ------
         NotFoundError
             When the sink holds no snapshot of ``name``.
         """
-        table = cls(name, sink)
+        table = cls(name, sink, on_demand=on_demand)
         table._load_plan(None)
         return table
+
+    @property
+    def on_demand(self) -> list[OnDemandFeature]:
+        """The on-demand features this table computes, in dependency order."""
+        return list(self._on_demand.values())
 
     def __repr__(self) -> str:
         return f"OnlineTable(name={self.name!r}, sink={self.sink!r})"
@@ -337,8 +214,10 @@ class OnlineTable:
         ``lookups`` (per lookup: ``namespace``, ``feature_group``, ``version``,
         ``join_keys``, ``key_schema``/``feature_schema`` (Spark StructType JSON),
         ``ttl_seconds``, ``expire_at``, ``keys_written``, ``delta_version``,
-        ``transform_hash``), ``features`` (name -> Spark type string) and ``manifest``
-        (the training manifest of the historical features it came from, if any).
+        ``transform_hash``), ``features`` (name -> Spark type string, on-demand ones
+        included), ``on_demand`` (per on-demand feature: ``name``, ``inputs``,
+        ``output_type``, ``mode``, ``code_hash``) and ``manifest`` (the training manifest
+        of the historical features it came from, if any).
         """
         return dict(self._load_plan(None).metadata)
 
@@ -349,16 +228,26 @@ class OnlineTable:
 
     @property
     def feature_names(self) -> list[str]:
-        """Every served feature name, in export order."""
-        return list(self._load_plan(None).names)
+        """Every served feature name: the stored ones in export order, then the on-demand
+        ones (recorded with the snapshot or attached)."""
+        plan = self._load_plan(None)
+        extra = [od["name"] for od in plan.on_demand]
+        extra += [n for n in self._on_demand if n not in extra]
+        return [*plan.names, *extra]
 
     # -- reading ----------------------------------------------------------------------
     def get_features(
         self,
         keys: Sequence[Mapping[str, Any]] | Mapping[str, Any],
         feature_names: Sequence[str] | None = None,
+        *,
+        request: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
     ) -> OnlineFeatures:
         """Fetch features for entity keys, in one round trip to the sink.
+
+        On-demand features among ``feature_names`` are computed after the lookup, by
+        their functions (the scalar form row by row, the pandas form once per call), from
+        the looked-up features (defaults applied) and the request.
 
         Parameters
         ----------
@@ -367,7 +256,12 @@ class OnlineTable:
             need (e.g. ``{"customer_id": "C1", "product_id": 7}`` when features come from
             a customer and a product feature group). A single dict is taken as one key.
         feature_names:
-            Features to return, in this order (default: all, in export order).
+            Features to return, in this order (default: all stored features in export
+            order, then the on-demand ones).
+        request:
+            One dict of request fields per key (a single dict for one key): the inputs
+            of on-demand features that are not stored features (in training, spine
+            columns). A field missing from a request dict is taken from the key dict.
 
         Returns
         -------
@@ -381,11 +275,38 @@ class OnlineTable:
             An unknown feature name (the message lists the available ones), or no
             snapshot at all.
         MissingColumnError
-            A key dict lacks a join-key column a requested feature needs.
+            A key dict lacks a join-key column a requested feature needs, or a request
+            lacks a field an on-demand feature needs (both named).
+        OnDemandFeatureError
+            An on-demand function raised or returned a wrong type (the feature and the
+            input row are named).
         OnlineStoreError
             The sink cannot be reached.
         """
         key_list = [keys] if isinstance(keys, Mapping) else list(keys)
+        if not self._on_demand and request is None:
+            return self._fetch(key_list, feature_names)
+        plan = self._plan or self._load_plan(None)
+        names = tuple(feature_names) if feature_names is not None else tuple(self.feature_names)
+        cache_key = (plan.generation, *names)
+        if cache_key not in plan.requests:
+            declared = [od["name"] for od in plan.on_demand]
+            found = plan_request(names, self._on_demand, declared, plan.types)
+            if len(plan.requests) < 256:
+                plan.requests[cache_key] = found
+        else:
+            found = plan.requests[cache_key]
+        if found is None:
+            return self._fetch(key_list, names)
+        requests = request_rows(request, len(key_list))
+        fetched = self._fetch(key_list, found.stored) if found.stored else None
+        generation = fetched.generation if fetched is not None else plan.generation
+        return found.evaluate(fetched, key_list, requests, generation)
+
+    def _fetch(
+        self, key_list: list[Mapping[str, Any]], feature_names: Sequence[str] | None
+    ) -> OnlineFeatures:
+        """The stored features of the keys, in one round trip."""
         plan = self._plan or self._load_plan(None)
         for _ in range(_RETRIES):
             query = plan.query(feature_names)

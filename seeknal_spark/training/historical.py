@@ -9,7 +9,8 @@ training set after later writes. :meth:`HistoricalFeatures.snapshot` runs the sa
 with a spine of (every key, one time): the rows an online store serves. A lookup of an
 event group (time-window aggregations) is answered from its stored events by
 :func:`seeknal_spark.training.windows.attach_windows`, in the same build, manifest and
-snapshot as the as-of lookups.
+snapshot as the as-of lookups. On-demand features (``on_demand=``) are computed last, on
+the joined rows, by :func:`seeknal_spark.training.on_demand.attach_on_demand`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from seeknal_spark._timestamps import to_utc_datetime, utc_micros
 from seeknal_spark.definitions.aggregation import aggregations_of
 from seeknal_spark.definitions.entity import Entity
 from seeknal_spark.definitions.naming import quote_identifier, validate_name
+from seeknal_spark.definitions.on_demand import OnDemandFeature, order_on_demand
 from seeknal_spark.errors import (
     ConfigurationError,
 )
@@ -36,6 +38,7 @@ from seeknal_spark.store.feature_group import FeatureGroup
 from seeknal_spark.store.feature_store import WRITE_TIME_COL, FeatureStore
 from seeknal_spark.training.lookup import FeatureLookup
 from seeknal_spark.training.manifest import AsOf, ManifestEntry, TrainingManifest, as_manifest
+from seeknal_spark.training.on_demand import attach_on_demand, check_on_demand
 from seeknal_spark.training.resolve import Resolved, current_delta, pin_lookups, resolve_lookups
 from seeknal_spark.training.spine import check_spine, spine_frame
 from seeknal_spark.training.windows import attach_windows, snapshot_spine
@@ -74,6 +77,11 @@ class HistoricalFeatures:
         The spine's time column.
     inclusive:
         Whether a feature stamped exactly at the spine time may be used.
+    on_demand:
+        :class:`~seeknal_spark.definitions.on_demand.OnDemandFeature` objects computed
+        from spine columns (request fields), looked-up features and each other, after the
+        lookups; ``serve`` hands them to the online table, which runs the same functions
+        at request time.
 
     Examples
     --------
@@ -103,6 +111,7 @@ class HistoricalFeatures:
         *,
         timestamp_col: str = "prediction_time",
         inclusive: bool = True,
+        on_demand: Sequence[OnDemandFeature] = (),
     ) -> None:
         self._lookups = list(lookups)
         if not self._lookups:
@@ -119,6 +128,8 @@ class HistoricalFeatures:
         self.inclusive = bool(inclusive)
         self._resolved: list[Resolved] | None = None
         self._manifest: TrainingManifest | None = None
+        self._on_demand = list(on_demand)
+        self._on_demand_order = order_on_demand(self._on_demand)  # cycles fail here
 
     def __repr__(self) -> str:
         names = ", ".join(lk.name for lk in self._lookups)
@@ -133,6 +144,11 @@ class HistoricalFeatures:
     def lookups(self) -> list[FeatureLookup]:
         """The lookups with version and features resolved (reads the registry once)."""
         return [r.lookup for r in self._resolve()]
+
+    @property
+    def on_demand(self) -> list[OnDemandFeature]:
+        """The on-demand features, in output column order."""
+        return list(self._on_demand)
 
     @property
     def manifest(self) -> TrainingManifest | None:
@@ -186,7 +202,9 @@ class HistoricalFeatures:
         Returns
         -------
         DataFrame
-            Spine columns, then each lookup's output features; one row per spine row. The
+            Spine columns, then each lookup's output features, then the on-demand
+            features (computed in Spark by their functions, after the lookups' defaults
+            are applied); one row per spine row. The
             semantics are those of :func:`seeknal_spark.offline.pit.point_in_time_join`; ties on
             event time go to the greatest created-time column, then the latest write. An
             event group's features are its window aggregates at each spine time
@@ -204,6 +222,14 @@ class HistoricalFeatures:
             Unknown feature group, version or feature, or a Delta version that is gone.
         ConfigurationError
             Output names collide (use ``prefix=``), or ``as_of`` does not fit the lookups.
+        MissingColumnError
+            Also: an on-demand input is neither a spine column, a looked-up feature nor an
+            on-demand feature.
+
+        An on-demand function that raises (or returns a wrong type) fails the Spark job
+        that reads the result with the
+        :class:`~seeknal_spark.errors.OnDemandFeatureError` message (feature and input
+        row); the library's own jobs raise that error.
         """
         manifest = as_manifest(as_of)
         if manifest is not None:
@@ -223,6 +249,8 @@ class HistoricalFeatures:
         spine = spine_frame(spine_df, self._timestamp_col, self._spark)
         resolved = pin_lookups(self._resolve(manifest), as_of, manifest)
         check_spine(spine, [(r.lookup, r.definition.join_keys) for r in resolved])
+        outputs = [r.lookup.output_name(f) for r in resolved for f in r.lookup.features or ()]
+        check_on_demand(self._on_demand_order, [*spine.columns, *outputs], outputs)
         tables: dict[tuple[str, str, int], DataFrame] = {}
         sources = [self._source(r, tables) for r in resolved if not r.definition.is_event_group]
         joined = spine
@@ -246,8 +274,13 @@ class HistoricalFeatures:
             inclusive=self.inclusive,
             start=start,
         )
-        outputs = [r.lookup.output_name(f) for r in resolved for f in r.lookup.features or ()]
         result = joined.select(*(F.col(quote_identifier(c)) for c in [*spine.columns, *outputs]))
+        if self._on_demand:
+            types = {name: dtype.simpleString() for name, dtype, _ in self.output_features()}
+            result = attach_on_demand(result, self._on_demand_order, types)
+            if [f.name for f in self._on_demand] != [f.name for f in self._on_demand_order]:
+                columns = [*spine.columns, *outputs, *(f.name for f in self._on_demand)]
+                result = result.select(*(F.col(quote_identifier(c)) for c in columns))
         self._manifest = self._make_manifest(resolved, start)
         logger.info(
             "training set from %s",

@@ -1,8 +1,9 @@
 """The feature schema that travels with a model.
 
 A :class:`FeatureSchema` records what a model was trained on: the ordered feature names
-and Spark types, and for each lookup the feature group, its version, TTL, the Delta table
-version read and the transform hash. Saved as JSON next to the model, it is what parity
+and Spark types, for each lookup the feature group, its version, TTL, the Delta table
+version read and the transform hash, and for each on-demand feature its inputs, output
+type, mode and code hash. Saved as JSON next to the model, it is what parity
 checks compare an online table against, and the order every model matrix is built in.
 """
 
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pyspark.sql.types import DataType
 
+from seeknal_spark.definitions.on_demand import OnDemandFeature
 from seeknal_spark.errors import ConfigurationError, MissingColumnError
 from seeknal_spark.training.lookup import FeatureLookup
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FeatureSchema", "LookupSchema", "SchemaFeature", "TrainingSet"]
+__all__ = ["FeatureSchema", "LookupSchema", "OnDemandSchema", "SchemaFeature", "TrainingSet"]
 
 FORMAT_VERSION = 1
 
@@ -43,13 +45,19 @@ class TrainingSet(Protocol):
         ...
 
     def output_features(self) -> list[tuple[str, DataType, FeatureLookup]]:
-        """``(output name, Spark type, lookup)`` of every feature, in column order."""
+        """``(output name, Spark type, lookup)`` of every looked-up feature, in order."""
+        ...
+
+    @property
+    def on_demand(self) -> list[OnDemandFeature]:
+        """The on-demand features, in output order."""
         ...
 
 
 @dataclass(frozen=True)
 class SchemaFeature:
-    """One model input: its (output) name, Spark type, and where it comes from."""
+    """One model input: its (output) name, Spark type, and where it comes from
+    (``feature_group`` and ``version`` are empty for an on-demand feature)."""
 
     name: str
     dtype: str
@@ -72,6 +80,42 @@ class LookupSchema:
 
 
 @dataclass(frozen=True)
+class OnDemandSchema:
+    """One on-demand feature as it was computed for training: its identity."""
+
+    name: str
+    inputs: tuple[str, ...]
+    output_type: str
+    mode: str
+    code_hash: str
+
+    @classmethod
+    def of(cls, feature: OnDemandFeature | Mapping[str, Any]) -> OnDemandSchema:
+        """From a definition or its ``describe()`` dict."""
+        data = feature.describe() if isinstance(feature, OnDemandFeature) else feature
+        return cls(
+            name=str(data["name"]),
+            inputs=tuple(data["inputs"]),
+            output_type=str(data["output_type"]),
+            mode=str(data["mode"]),
+            code_hash=str(data["code_hash"]),
+        )
+
+    def differences(self, other: OnDemandSchema) -> list[str]:
+        """What differs from ``other`` (code, inputs, output type, mode), as phrases."""
+        out = []
+        if other.code_hash != self.code_hash:
+            out.append(f"code hash {self.code_hash[:12]} -> {other.code_hash[:12]}")
+        if other.inputs != self.inputs:
+            out.append(f"inputs {list(self.inputs)} -> {list(other.inputs)}")
+        if other.output_type != self.output_type:
+            out.append(f"output type {self.output_type} -> {other.output_type}")
+        if other.mode != self.mode:
+            out.append(f"mode {self.mode} -> {other.mode}")
+        return out
+
+
+@dataclass(frozen=True)
 class FeatureSchema:
     """Ordered model inputs and their provenance. See the module docstring.
 
@@ -90,6 +134,7 @@ class FeatureSchema:
     features: tuple[SchemaFeature, ...]
     lookups: tuple[LookupSchema, ...]
     timestamp_col: str = "prediction_time"
+    on_demand: tuple[OnDemandSchema, ...] = ()
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.features]
@@ -142,7 +187,10 @@ class FeatureSchema:
             lookups[(group, version)] = LookupSchema(
                 **{**asdict(current), "features": (*current.features, name)}
             )
-        return cls(tuple(features), tuple(lookups.values()), hist.timestamp_col)
+        on_demand = tuple(OnDemandSchema.of(f) for f in hist.on_demand)
+        for od in on_demand:
+            features.append(SchemaFeature(od.name, od.output_type, "", "", od.name))
+        return cls(tuple(features), tuple(lookups.values()), hist.timestamp_col, on_demand)
 
     # -- JSON ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -154,6 +202,7 @@ class FeatureSchema:
                 {**asdict(lk), "join_keys": list(lk.join_keys), "features": list(lk.features)}
                 for lk in self.lookups
             ],
+            "on_demand": [{**asdict(od), "inputs": list(od.inputs)} for od in self.on_demand],
         }
 
     def to_json(self) -> str:
@@ -176,6 +225,7 @@ class FeatureSchema:
                 for lk in data["lookups"]
             ),
             timestamp_col=data.get("timestamp_col", "prediction_time"),
+            on_demand=tuple(OnDemandSchema.of(od) for od in data.get("on_demand", [])),
         )
 
     @classmethod

@@ -18,6 +18,7 @@ from typing import Protocol
 from pyspark.sql import DataFrame
 
 from seeknal_spark._timestamps import to_utc_datetime
+from seeknal_spark.definitions.on_demand import OnDemandFeature
 from seeknal_spark.online.export import Snapshot, export_snapshots
 from seeknal_spark.online.sink import OnlineSink
 from seeknal_spark.online.table import OnlineTable
@@ -33,6 +34,11 @@ class Servable(Protocol):
     @property
     def manifest(self) -> TrainingManifest | None:
         """What the last snapshot read."""
+        ...
+
+    @property
+    def on_demand(self) -> list[OnDemandFeature]:
+        """The on-demand features the online table computes at request time."""
         ...
 
     def snapshot(
@@ -98,7 +104,9 @@ def serve_historical(
     feature lookup, one row per entity key with its latest values as of ``as_of``, by the
     same point-in-time code path (TTL included) as training data. Each lookup is one
     namespace of the online table, keyed by its entity's join keys; the training manifest
-    is stored with the table as JSON.
+    is stored with the table as JSON. The on-demand features of ``hist`` are recorded with
+    the table (name, inputs, type, code hash) and attached to the returned table, which
+    computes them in ``get_features``.
 
     Parameters
     ----------
@@ -128,4 +136,5 @@ def serve_historical(
         expire_keys=expire_keys,
         manifest=None if manifest is None else manifest.to_dict(),
         progress=progress,
+        on_demand=hist.on_demand,
     )
