@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from seeknal_spark.app.results import TrainResult
 from seeknal_spark.errors import ConfigurationError
 from seeknal_spark.training.historical import HistoricalFeatures, TrainingManifest
+from seeknal_spark.training.on_demand import on_demand_failure
 
 __all__ = ["read_manifest", "write_text", "write_training_set"]
 
@@ -70,6 +71,8 @@ def write_training_set(
     ------
     ConfigurationError
         When the spine lacks the label column ``label_col``.
+    OnDemandFeatureError
+        When an on-demand feature's function failed while Spark computed it.
     """
     began = time.monotonic()
     if label_col is not None and label_col not in spine.columns:
@@ -79,7 +82,13 @@ def write_training_set(
         )
     spark = spine.sparkSession
     frame = hist.to_dataframe(spine, feature_start_time=feature_start_time, as_of=as_of)
-    frame.write.mode("overwrite").format(fmt).save(output)
+    try:
+        frame.write.mode("overwrite").format(fmt).save(output)
+    except Exception as exc:
+        failure = on_demand_failure(exc)
+        if failure is None:
+            raise
+        raise failure from exc
     manifest = hist.manifest
     if manifest is None:  # set by to_dataframe
         raise RuntimeError("HistoricalFeatures.to_dataframe left no manifest")
@@ -96,7 +105,10 @@ def write_training_set(
         output=output,
         format=fmt,
         rows=rows,
-        features=tuple(name for name, _, _ in hist.output_features()),
+        features=(
+            *(name for name, _, _ in hist.output_features()),
+            *(f.name for f in hist.on_demand),
+        ),
         manifest=manifest_path,
         schema=schema_path,
         versions={e.feature_group: e.version for e in manifest.lookups},
