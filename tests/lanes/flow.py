@@ -32,6 +32,7 @@ from seeknal_spark import (
     FeatureLookup,
     FeatureStore,
     HistoricalFeatures,
+    OnDemandFeature,
     OnlineStoreError,
     RedisSink,
     check_values,
@@ -99,13 +100,22 @@ def run(spark: SparkSession, folder: str, redis_url: str) -> dict[str, Any]:
     travelled = spend.read(version="v1", as_of_version=first.delta_version).count()
 
     spine_rows = [
-        (f"c{i:02d}", START + timedelta(days=d, hours=7 * i % 24), i % 2)
+        (f"c{i:02d}", START + timedelta(days=d, hours=7 * i % 24), i % 2, 1.5 * i + d)
         for i in range(30)
         for d in (3, 9, 15, 22)
     ]
-    spine_rows += [(HOT, START + timedelta(hours=h), 1) for h in range(0, 480, 5)]
+    spine_rows += [(HOT, START + timedelta(hours=h), 1, 2.0 * h) for h in range(0, 480, 5)]
     spine = spark.createDataFrame(
-        spine_rows, "customer_id string, prediction_time timestamp, label int"
+        spine_rows, "customer_id string, prediction_time timestamp, label int, amount double"
+    )
+    # request-time features: a request field against a looked-up one, and a pandas form
+    vs_spend = OnDemandFeature(
+        "amount_vs_spend", ["amount", "spend"], "double",
+        lambda amount, spend: amount / max(spend or 0.0, 1.0),
+    )
+    hour = OnDemandFeature(
+        "request_hour", ["prediction_time"], "int",
+        lambda t: t.dt.hour.astype("int64"), mode="pandas",
     )
     hist = HistoricalFeatures(
         lookups=[
@@ -114,14 +124,16 @@ def run(spark: SparkSession, folder: str, redis_url: str) -> dict[str, Any]:
             FeatureLookup(channel, features=["channel"], version="v1", prefix="last_"),
         ],
         feature_start_time=START,
+        on_demand=[vs_spend, hour],
     )
     training = hist.to_dataframe(spine_df=spine)
     table = hist.serve(name="lane_features", sink=RedisSink(url=redis_url), as_of=end)
     served = table.get_features(
         keys=[{"customer_id": HOT}, {"customer_id": "nobody"}],
-        feature_names=["spend", "txn_count", "last_channel"],
+        feature_names=["spend", "txn_count", "last_channel", "amount_vs_spend", "request_hour"],
+        request=[{"amount": 10.0, "prediction_time": end}] * 2,
     )
-    report = check_values(table, hist)
+    report = check_values(table, hist, requests=spine)
     try:  # a local folder is refused when executors may be elsewhere
         hist.serve(name="lane_embedded", sink=EmbeddedSink(f"{folder}/online"), as_of=end)
         embedded = "served"
@@ -134,7 +146,7 @@ def run(spark: SparkSession, folder: str, redis_url: str) -> dict[str, Any]:
         "training": _digest(
             training,
             ["customer_id", "prediction_time", "label", "spend", "txn_count", "max_amount",
-             "last_channel"],
+             "last_channel", "amount_vs_spend", "request_hour"],
         ),
         "served": [dict(row) for row in served],
         "value_mismatches": report.total_mismatches,
