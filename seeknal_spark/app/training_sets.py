@@ -96,7 +96,10 @@ def write_training_set(
         output=output,
         format=fmt,
         rows=rows,
-        features=tuple(name for name, _, _ in hist.output_features()),
+        features=(
+            *(name for name, _, _ in hist.output_features()),
+            *(f.name for f in hist.on_demand),
+        ),
         manifest=manifest_path,
         schema=schema_path,
         versions={e.feature_group: e.version for e in manifest.lookups},
