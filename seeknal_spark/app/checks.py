@@ -2,9 +2,9 @@
 
 :func:`check_parity` compares an online table (and the on-demand functions it was opened
 with) with a model's feature schema and, asked, its served values with the point-in-time
-join; :func:`run_drift` compares two data sets
-and writes the HTML report. Both return typed results; neither raises for a failed check
-(:meth:`ParityResult.raise_for_problems` does).
+join; :func:`run_drift` compares two data sets and writes the HTML report. Both return
+typed results; neither raises for a failed check (:meth:`ParityResult.raise_for_problems`
+does).
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ def check_parity(
     historical: Callable[[], HistoricalFeatures] | None = None,
     requests: Callable[[], DataFrame] | None = None,
     sample: int | None = None,
-    functions: str = "the functions given to the table",
+    on_demand_from: str = "the functions given to the table",
 ) -> ParityResult:
     """Check ``table`` can serve the model whose feature schema is at ``schema_path``.
 
     The schema check covers the on-demand features twice: as recorded with the snapshot,
     and as ``table.on_demand`` (the functions this process would run, described as
-    ``functions`` in a problem). With ``historical`` (a factory of the point-in-time
+    ``on_demand_from`` in a problem). With ``historical`` (a factory of the point-in-time
     join) the served values are compared too, for ``sample`` keys per lookup (default:
     all, up to 10,000), unless the schema check already failed; on-demand features are
     compared on a sample of the rows of ``requests`` (a factory of request rows, e.g.
@@ -52,7 +52,9 @@ def check_parity(
     if schema.on_demand:
         attached = {f.name: f for f in table.on_demand}
         problems += [
-            line for line in on_demand_problems(schema, attached, functions) if line not in problems
+            line
+            for line in on_demand_problems(schema, attached, on_demand_from)
+            if line not in problems
         ]
     schema_ok = not problems
     values: Mapping[str, object] | str | None = None

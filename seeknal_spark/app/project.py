@@ -438,7 +438,7 @@ class Project:
             historical=self.historical if values else None,
             requests=requests,
             sample=sample,
-            functions=f"the on_demand: section of {source}",
+            on_demand_from=f"the on_demand: section of {source}",
         )
 
     def drift(
