@@ -1,9 +1,10 @@
 """The checks after training and serving: the parity gate and the drift report.
 
-:func:`check_parity` compares an online table with a model's feature schema (and, asked,
-its served values with the point-in-time join); :func:`run_drift` compares two data sets
-and writes the HTML report. Both return typed results; neither raises for a failed check
-(:meth:`ParityResult.raise_for_problems` does).
+:func:`check_parity` compares an online table (and the on-demand functions it was opened
+with) with a model's feature schema and, asked, its served values with the point-in-time
+join; :func:`run_drift` compares two data sets and writes the HTML report. Both return
+typed results; neither raises for a failed check (:meth:`ParityResult.raise_for_problems`
+does).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from seeknal_spark.app.results import DriftResult, ParityResult
 from seeknal_spark.monitoring.drift import DriftThresholds, compute_drift
-from seeknal_spark.monitoring.parity import check_values, schema_problems
+from seeknal_spark.monitoring.parity import check_values, on_demand_problems, schema_problems
 from seeknal_spark.online.table import OnlineTable
 from seeknal_spark.store.inputs import read_path
 from seeknal_spark.training.historical import HistoricalFeatures
@@ -29,26 +30,40 @@ def check_parity(
     table: OnlineTable,
     *,
     historical: Callable[[], HistoricalFeatures] | None = None,
+    requests: Callable[[], DataFrame] | None = None,
     sample: int | None = None,
+    on_demand_from: str = "the functions given to the table",
 ) -> ParityResult:
     """Check ``table`` can serve the model whose feature schema is at ``schema_path``.
 
-    With ``historical`` (a factory of the lookups' point-in-time join) the served values
-    are compared too, for ``sample`` keys per lookup (default: all, up to 10,000), unless
-    the schema check already failed.
+    The schema check covers the on-demand features twice: as recorded with the snapshot,
+    and as ``table.on_demand`` (the functions this process would run, described as
+    ``on_demand_from`` in a problem). With ``historical`` (a factory of the point-in-time
+    join) the served values are compared too, for ``sample`` keys per lookup (default:
+    all, up to 10,000), unless the schema check already failed; on-demand features are
+    compared on a sample of the rows of ``requests`` (a factory of request rows, e.g.
+    the training spine), needed when ``historical`` has on-demand features.
     """
     began = time.monotonic()
     if sample is not None and sample < 1:
         raise ValueError(f"sample: give a positive number of keys, got {sample}")
     schema = FeatureSchema.load(schema_path)
     problems = list(schema_problems(schema, table.metadata))
+    if schema.on_demand:
+        attached = {f.name: f for f in table.on_demand}
+        problems += [
+            line
+            for line in on_demand_problems(schema, attached, on_demand_from)
+            if line not in problems
+        ]
     schema_ok = not problems
     values: Mapping[str, object] | str | None = None
     if historical is not None:
         if problems:
             values = "skipped: the schema check failed"
         else:
-            report = check_values(table, historical(), sample=sample)
+            rows = None if requests is None else requests()
+            report = check_values(table, historical(), sample=sample, requests=rows)
             values = report.to_dict()
             for feature, count in report.mismatches.items():
                 if count:

@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,11 +49,13 @@ from seeknal_spark.app.backfill import (
 from seeknal_spark.app.checks import check_parity, run_drift
 from seeknal_spark.app.config import ProjectConfig, SparkConfig, load_config
 from seeknal_spark.app.inputs import import_callable, input_source, local_path
+from seeknal_spark.app.on_demand import build_on_demand
 from seeknal_spark.app.online_export import serve_snapshot
 from seeknal_spark.app.results import DriftResult, ParityResult, ServeResult, TrainResult
 from seeknal_spark.app.sinks import sink_from_config
 from seeknal_spark.app.training_sets import read_manifest, write_training_set
 from seeknal_spark.definitions.entity import Entity
+from seeknal_spark.definitions.on_demand import OnDemandFeature
 from seeknal_spark.errors import ConfigurationError, NotFoundError
 from seeknal_spark.online.sink import OnlineSink
 from seeknal_spark.online.table import OnlineTable
@@ -87,7 +90,8 @@ def session_for(spark_config: SparkConfig) -> SparkSession:
 
 
 class Project:
-    """Live objects of a project file: session, store, entities, inputs, feature groups.
+    """Live objects of a project file: session, store, entities, inputs, feature groups
+    and on-demand features.
 
     Build it with :meth:`from_config` or :meth:`load`.
     """
@@ -100,6 +104,7 @@ class Project:
         entities: Mapping[str, Entity],
         inputs: Mapping[str, InputSource],
         feature_groups: Mapping[str, FeatureGroup],
+        on_demand: Sequence[OnDemandFeature] = (),
     ) -> None:
         self.config = config
         self.spark = spark
@@ -107,6 +112,7 @@ class Project:
         self.entities = dict(entities)
         self.inputs = dict(inputs)
         self.feature_groups = dict(feature_groups)
+        self._on_demand = list(on_demand)
 
     def __repr__(self) -> str:
         return f"Project({self.config.name!r}, store={self.store!r})"
@@ -118,7 +124,8 @@ class Project:
 
     @classmethod
     def from_config(cls, config: ProjectConfig, spark: SparkSession | None = None) -> Project:
-        """Build the project's objects; imports every transform and generator now.
+        """Build the project's objects; imports every transform, generator and on-demand
+        function now.
 
         Parameters
         ----------
@@ -131,9 +138,10 @@ class Project:
         Raises
         ------
         ConfigurationError
-            When a transform or generator cannot be imported or a definition is invalid
-            (the message names the file and line).
+            When a transform, generator or on-demand function cannot be imported or a
+            definition is invalid (the message names the file and line).
         """
+        on_demand = build_on_demand(config.on_demand)  # before any session or Spark job
         spark = spark or session_for(config.spark)
         if config.store.catalog is not None:
             store = FeatureStore(catalog=config.store.catalog, spark=spark)
@@ -168,7 +176,7 @@ class Project:
                 )
             except (ConfigurationError, TypeError, ValueError) as exc:
                 raise ConfigurationError(f"{fg.where}: feature_groups.{name}: {exc}") from None
-        return cls(config, spark, store, entities, inputs, groups)
+        return cls(config, spark, store, entities, inputs, groups, on_demand)
 
     def feature_group(self, name: str) -> FeatureGroup:
         """The feature group ``name`` of this project.
@@ -230,14 +238,20 @@ class Project:
                 raise ConfigurationError(f"{lookup.where}: lookups[{i}]: {exc}") from None
         return out
 
+    def on_demand(self) -> list[OnDemandFeature]:
+        """The file's ``on_demand`` features, in file order (empty without the section)."""
+        return list(self._on_demand)
+
     def historical(self, **options: Any) -> HistoricalFeatures:
-        """:class:`~seeknal_spark.training.historical.HistoricalFeatures` over :meth:`lookups`.
+        """:class:`~seeknal_spark.training.historical.HistoricalFeatures` over :meth:`lookups`
+        and :meth:`on_demand`.
 
         The spine time column is ``training.timestamp_col`` (``prediction_time`` without a
         training section); ``options`` go to the constructor.
         """
         if self.config.training is not None:
             options.setdefault("timestamp_col", self.config.training.timestamp_col)
+        options.setdefault("on_demand", self.on_demand())
         return HistoricalFeatures(self.lookups(), **options)
 
     def online_table_name(self, name: str | None = None) -> str:
@@ -399,13 +413,32 @@ class Project:
     ) -> ParityResult:
         """The parity gate: can the online table serve the model of ``schema`` (a file)?
 
-        With ``values``, the served values are compared with the point-in-time join of
-        the project's lookups too. Call :meth:`ParityResult.raise_for_problems` to fail.
+        The table is opened with the file's on-demand functions, which must match the
+        model's too. With ``values``, the served values are compared with the
+        point-in-time join of the project's lookups, and the on-demand features on a
+        sample of the training spine's rows (``training.spine``). Call
+        :meth:`ParityResult.raise_for_problems` to fail.
         """
+        source = self.config.source or "the project file"
+        requests = None
+        if values and self._on_demand:
+            training = self.config.training
+            if training is None:
+                raise ConfigurationError(
+                    f"parity with values compares the on-demand features "
+                    f"{[f.name for f in self._on_demand]} on request rows: add a training: "
+                    f"section whose spine holds the join keys and request fields to {source}"
+                )
+            requests = functools.partial(self.read_input, training.spine)
         name = self.online_table_name(table)
-        online = OnlineTable.open(name, sink=self.online_sink(sink))
+        online = OnlineTable.open(name, sink=self.online_sink(sink), on_demand=self._on_demand)
         return check_parity(
-            schema, online, historical=self.historical if values else None, sample=sample
+            schema,
+            online,
+            historical=self.historical if values else None,
+            requests=requests,
+            sample=sample,
+            on_demand_from=f"the on_demand: section of {source}",
         )
 
     def drift(

@@ -1,8 +1,8 @@
 """The YAML project file, parsed at the edge (CLI, ``jobs/``) into small frozen dataclasses.
 
 :mod:`.durations` reads ``30d``-style durations, :mod:`.model` holds the frozen
-dataclasses, :mod:`.reader` and :mod:`.sections` check each YAML section (unknown keys,
-wrong types, file and line in every error) and :mod:`.loader` reads a whole file.
+dataclasses, :mod:`.reader`, :mod:`.sections` and :mod:`.on_demand` check each YAML section (unknown
+keys, wrong types, file and line in every error) and :mod:`.loader` reads a whole file.
 """
 
 from seeknal_spark.app.config.durations import parse_duration
@@ -13,6 +13,7 @@ from seeknal_spark.app.config.model import (
     FeatureGroupConfig,
     InputConfig,
     LookupConfig,
+    OnDemandConfig,
     OnlineConfig,
     ProjectConfig,
     RedisSinkConfig,
@@ -27,6 +28,7 @@ __all__ = [
     "FeatureGroupConfig",
     "InputConfig",
     "LookupConfig",
+    "OnDemandConfig",
     "OnlineConfig",
     "ProjectConfig",
     "RedisSinkConfig",

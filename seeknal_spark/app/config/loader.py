@@ -31,6 +31,9 @@ A project file::
         ttl: 30d
     lookups:
       - {feature_group: customer_spend, features: [spend_7d], default: 0.0}
+    on_demand:                                       # computed per request, see .on_demand
+      - {name: spend_ratio, inputs: [amount, spend_7d], output_type: double,
+         function: "my_project.features:spend_ratio"}
     training: {spine: churn_spine, timestamp_col: prediction_time, label_col: churned}
     online:
       embedded: {path: ./runs/online}
@@ -44,6 +47,7 @@ import os
 import yaml
 
 from seeknal_spark.app.config.model import LookupConfig, OnlineConfig, ProjectConfig, SparkConfig
+from seeknal_spark.app.config.on_demand import check_on_demand_config, parse_on_demand
 from seeknal_spark.app.config.reader import Reader, kind
 from seeknal_spark.app.config.sections import (
     TOP_KEYS,
@@ -86,7 +90,8 @@ def parse_config(text: str, source: str = "<config>") -> ProjectConfig:
     ------
     ConfigurationError
         On invalid YAML, an unknown key, a wrong type, a missing required key, a literal
-        password, or a reference to an undeclared entity, input or feature group.
+        password, a reference to an undeclared entity, input or feature group, or an
+        on-demand feature in a cycle or named like a looked-up feature.
     """
     loader = yaml.SafeLoader(text)
     try:
@@ -122,11 +127,13 @@ def parse_config(text: str, source: str = "<config>") -> ProjectConfig:
                 r, root, "feature_groups", parse_feature_group, "feature group"
             ),
             lookups=lookups,
+            on_demand=root.get("on_demand", lambda n, p: parse_on_demand(r, n, p)) or (),
             training=root.get("training", lambda n, p: parse_training(r, n)),
             online=root.get("online", lambda n, p: parse_online(r, n)) or OnlineConfig(),
             source=source,
         )
         check_references(cfg)
+        check_on_demand_config(cfg)
         return cfg
     finally:
         loader.dispose()

@@ -21,6 +21,7 @@ __all__ = [
     "FeatureGroupConfig",
     "InputConfig",
     "LookupConfig",
+    "OnDemandConfig",
     "OnlineConfig",
     "ProjectConfig",
     "RedisSinkConfig",
@@ -128,6 +129,22 @@ class LookupConfig(_Located):
 
 
 @dataclass(frozen=True)
+class OnDemandConfig(_Located):
+    """A request-time feature: the function ``function`` (``"module:function"``) of
+    ``inputs``, computed in the training set and at serving (see
+    :class:`~seeknal_spark.definitions.on_demand.OnDemandFeature`)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    output_type: str
+    function: str
+    mode: str = "scalar"
+    description: str = ""
+    where: str = field(default="", compare=False, repr=False)
+    lines: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class TrainingConfig(_Located):
     """How to build a training set: a spine input and where to write the result."""
 
@@ -186,6 +203,7 @@ class ProjectConfig:
     entities: Mapping[str, EntityConfig] = field(default_factory=dict)
     feature_groups: Mapping[str, FeatureGroupConfig] = field(default_factory=dict)
     lookups: tuple[LookupConfig, ...] = ()
+    on_demand: tuple[OnDemandConfig, ...] = ()
     training: TrainingConfig | None = None
     online: OnlineConfig = field(default_factory=OnlineConfig)
     source: str | None = field(default=None, compare=False)

@@ -361,6 +361,7 @@ TOP_KEYS = (
     "entities",
     "feature_groups",
     "lookups",
+    "on_demand",
     "training",
     "online",
 )
