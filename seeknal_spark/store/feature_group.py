@@ -446,10 +446,7 @@ class FeatureGroup:
                 raise failure from exc
             raise
         # the registry follows the table: it records the definition the table now carries
-        in_table = FeatureGroupDefinition.from_json(properties[DEFINITION_PROPERTY])
-        registered = store.registry.get(self.name, version)
-        if registered is None or registered.differences(in_table):
-            store.registry.upsert(in_table)
+        store.record_definition(FeatureGroupDefinition.from_json(properties[DEFINITION_PROPERTY]))
         rows_written = int(seen.get["rows"])
         logger.log(
             logging.WARNING if rows_written == 0 else logging.INFO,

@@ -95,6 +95,8 @@ class FeatureStore:
         self.catalog = catalog
         self._spark = spark
         self._registry: Registry | None = None
+        # (group, version) -> the definition JSON this process saw registered for it
+        self._registered: dict[tuple[str, str], str] = {}
 
     def __repr__(self) -> str:
         where = f"path={self.path!r}" if self.path is not None else f"catalog={self.catalog!r}"
@@ -164,6 +166,23 @@ class FeatureStore:
             else:
                 self._registry = Registry(self.spark, f"{self.path}/_registry", is_table=False)
         return self._registry
+
+    def record_definition(self, definition: FeatureGroupDefinition) -> None:
+        """Make the registry hold ``definition`` (what a group version's table now carries).
+
+        The registry is read (and upserted when it differs) once per group version and
+        definition in this process: a version's definition changes only through a write,
+        which checks it against the table first, so later writes of the same definition
+        skip the registry's Delta reads.
+        """
+        key = (definition.name, definition.version)
+        text = definition.to_json()
+        if self._registered.get(key) == text:
+            return
+        registered = self.registry.get(*key)
+        if registered is None or registered.differences(definition):
+            self.registry.upsert(definition)
+        self._registered[key] = text
 
     # -- feature groups ----------------------------------------------------------------
     def register(self, feature_group: G) -> G:
