@@ -234,10 +234,13 @@ class Project:
         """:class:`~seeknal_spark.training.historical.HistoricalFeatures` over :meth:`lookups`.
 
         The spine time column is ``training.timestamp_col`` (``prediction_time`` without a
-        training section); ``options`` go to the constructor.
+        training section) and ``inclusive`` is ``training.inclusive`` (default true), so
+        training, serving and parity checks of the file agree; ``options`` go to the
+        constructor.
         """
         if self.config.training is not None:
             options.setdefault("timestamp_col", self.config.training.timestamp_col)
+            options.setdefault("inclusive", self.config.training.inclusive)
         return HistoricalFeatures(self.lookups(), **options)
 
     def online_table_name(self, name: str | None = None) -> str:

@@ -200,6 +200,17 @@ def test_inputs_forms() -> None:
     )
 
 
+def test_training_inclusive() -> None:
+    training = "training: {spine: txns, timestamp_col: prediction_time}\n"
+    cfg = parse_config(MINIMAL + training)
+    assert cfg.training is not None and cfg.training.inclusive is True
+    strict = parse_config(MINIMAL + training.replace("}", ", inclusive: false}"))
+    assert strict.training is not None and strict.training.inclusive is False
+    assert "training.inclusive: expected true or false, got 'no' (str)" in _error(
+        MINIMAL + training.replace("}", ", inclusive: 'no'}")
+    )
+
+
 def test_parse_duration() -> None:
     assert parse_duration("30d") == timedelta(days=30)
     assert parse_duration("12h") == timedelta(hours=12)
