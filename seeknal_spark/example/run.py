@@ -330,7 +330,8 @@ def _drift(
     out: str,
 ) -> dict[str, Any]:
     """Training set (reference) against the served snapshot (current) for the features
-    ``names``, as an HTML report."""
+    ``names``, as an HTML report; a key absent from a lookup's snapshot has its defaults,
+    as ``get_features`` serves it."""
     from seeknal_spark.monitoring.drift import compute_drift
 
     reference = spark.read.parquet(training_path).select(*names)
@@ -338,9 +339,19 @@ def _drift(
         df.select(*lookup.feature_group.entity.join_keys, *[c for c in df.columns if c in names])
         for lookup, df in hist.snapshot(as_of)
     ]
+    # a key one lookup's snapshot lacks (no transaction in the last 30 days) reads that
+    # lookup's defaults online, as in training: fill them, not nulls
+    defaults = {
+        lookup.output_name(f): value
+        for lookup in hist.lookups
+        for f, value in lookup.defaults.items()
+        if lookup.output_name(f) in names
+    }
     current: DataFrame = reduce(
         lambda left, right: left.join(right, on=["customer_id"], how="full"), parts
     ).select(*names)
+    if defaults:
+        current = current.fillna(defaults)
     # compute_drift runs a few jobs over each side: compute the snapshot join once, into a
     # file rather than the cache (serverless Spark Connect refuses cache() and persist())
     snapshot_path = training_path.rstrip("/").rsplit("/", 1)[0] + "/served_snapshot"
@@ -374,9 +385,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     m = summary.get("model")
     if m:
         auc = "n/a" if m["auc"] is None else f"{m['auc']:.3f}"
+        skipped = m.get("skipped_features", [])
+        served_only = f" (+ {', '.join(skipped)}: served, not a model input)" if skipped else ""
         lines.append(
-            f"  model             RandomForest on {len(m['features'])} features: AUC {auc}, "
-            f"accuracy {m['accuracy']:.3f} on {m['test_rows']:,} held-out rows"
+            f"  model             RandomForest on {len(m['features']) - len(skipped)} features"
+            f"{served_only}: AUC {auc}, accuracy {m['accuracy']:.3f} on {m['test_rows']:,} "
+            "held-out rows"
         )
         lines.append(f"  feature schema    {m['schema']}")
     s = summary.get("serving")
