@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,23 +13,38 @@ import pytest
 from pyspark.sql import SparkSession
 
 from seeknal_spark.errors import ConfigurationError
-from seeknal_spark.example.churn import ModelEncoding, churn_probabilities, load_model
+from seeknal_spark.example.churn import (
+    ModelEncoding,
+    churn_features,
+    churn_probabilities,
+    load_model,
+)
+from seeknal_spark.example.features import example_feature_groups
 from seeknal_spark.interfaces import cli
+from seeknal_spark.monitoring.parity import check_values, validate_parity
 from seeknal_spark.online.embedded import EmbeddedSink
+from seeknal_spark.online.redis import RedisSink
 from seeknal_spark.online.table import OnlineTable
+from seeknal_spark.store.feature_store import FeatureStore
 from seeknal_spark.training.historical import TrainingManifest
 from seeknal_spark.training.schema import FeatureSchema
+from tests.redis_server import redis_url
+
+__all__ = ["redis_url"]
 
 FEATURES = [
     "spend_7d",
     "spend_30d",
     "txn_count_30d",
     "avg_amount_30d",
+    "last_txn_time",
     "segment",
     "region",
     "is_premium",
     "tenure_days",
 ]
+#: The model's inputs: every feature but the timestamp ``last_txn_time``.
+MODEL_FEATURES = [f for f in FEATURES if f != "last_txn_time"]
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +95,17 @@ def test_schema_model_and_manifest_are_saved(example: dict[str, Any]) -> None:
     model = example["summary"]["model"]
     schema = FeatureSchema.load(workdir / "model" / "feature_schema.json")
     assert schema.feature_names == FEATURES == model["features"]
+    assert schema.types["last_txn_time"] == "timestamp"
+    assert model["skipped_features"] == ["last_txn_time"]
+    assert "last_txn_time" not in model["model_columns"]
+    encoding = ModelEncoding.load(workdir / "model" / "encoding.json")
+    assert encoding.model_features == MODEL_FEATURES and encoding.skipped == ("last_txn_time",)
+    assert (
+        TrainingManifest.from_json(
+            Path(example["summary"]["training"]["manifest"]).read_text()
+        ).inclusive
+        is False
+    )  # features strictly before the prediction time
     assert {lk.feature_group for lk in schema.lookups} == {"customer_spend", "customer_profile"}
     assert all(lk.delta_version is not None and lk.transform_hash for lk in schema.lookups)
     manifest_path = Path(example["summary"]["training"]["manifest"])
@@ -100,12 +127,43 @@ def test_the_saved_model_predicts_the_same_from_the_online_table(example: dict[s
     )
     x = encoding.transform([[features[f] for f in schema.feature_names]])
     assert encoding.transform(schema.matrix(features)) == x
+    served = dict(zip(schema.feature_names, schema.matrix(features)[0], strict=True))
+    last = served["last_txn_time"]  # the latest transaction of the customer, as a UTC instant
     assert (
-        dict(zip(schema.feature_names, schema.matrix(features)[0], strict=True))
-        == (prediction["features"])
+        isinstance(last, datetime) and last.isoformat() == prediction["features"]["last_txn_time"]
     )
+    assert {**served, "last_txn_time": last.isoformat()} == prediction["features"]
     probability = churn_probabilities(model, x)[0]
     assert round(probability, 4) == prediction["churn_probability"]
+
+
+def test_the_example_served_to_redis_has_zero_mismatches(
+    example: dict[str, Any], spark: SparkSession, redis_url: str
+) -> None:
+    """The example's features (spend windows and profile) served to Redis equal the
+    point-in-time join, key by key, as on the embedded store."""
+    workdir: Path = example["workdir"]
+    summary = example["summary"]
+    groups = example_feature_groups(
+        FeatureStore(str(workdir / "store"), spark=spark), str(workdir / "data")
+    )
+    hist = churn_features(groups)
+    table = hist.serve(
+        "customer_features",
+        sink=RedisSink(redis_url, key_prefix="churn_example"),
+        as_of=datetime.fromisoformat(summary["window"][1]),
+    )
+    validate_parity(FeatureSchema.load(workdir / "model" / "feature_schema.json"), table)
+    report = check_values(table, hist)
+    assert report.ok and report.total_mismatches == 0, report.to_dict()
+    assert report.keys_checked == sum(summary["serving"]["keys_written"].values()) > 0
+    assert sorted(report.features) == sorted(FEATURES)
+    # the timestamp feature round-trips through Redis as the same UTC instant
+    prediction = summary["prediction"]
+    served = table.get_features(
+        keys=[{"customer_id": prediction["customer_id"]}], feature_names=["last_txn_time"]
+    )
+    assert served["last_txn_time"].isoformat() == prediction["features"]["last_txn_time"]
 
 
 def test_drift_report_is_written(example: dict[str, Any]) -> None:
@@ -114,8 +172,8 @@ def test_drift_report_is_written(example: dict[str, Any]) -> None:
     assert report == example["workdir"] / "drift_report.html"
     html = report.read_text()
     assert html.lstrip().lower().startswith("<!doctype html")
-    assert all(name in html for name in FEATURES)
-    assert drift["features"] == len(FEATURES)
+    assert all(name in html for name in MODEL_FEATURES)
+    assert drift["features"] == len(MODEL_FEATURES)  # the model's inputs
 
 
 def test_encoding_is_deterministic_and_rejects_unknown_types() -> None:
@@ -133,6 +191,19 @@ def test_encoding_is_deterministic_and_rejects_unknown_types() -> None:
         ModelEncoding(("segment",), {"segment": "string"})
     with pytest.raises(ConfigurationError, match="cannot be encoded"):
         ModelEncoding(("when",), {"when": "timestamp"})
+
+
+def test_timestamp_features_are_skipped_explicitly() -> None:
+    when = datetime(2024, 1, 2, tzinfo=timezone.utc)
+    types = {"spend": "double", "when": "timestamp"}
+    encoding = ModelEncoding(("spend", "when"), types, skipped=("when",))
+    assert encoding.columns == encoding.model_features == ["spend"]
+    assert encoding.transform([[1.5, when], [None, None]]) == [[1.5], [-1.0]]
+    assert ModelEncoding.from_dict(encoding.to_dict()) == encoding
+    with pytest.raises(ValueError, match=r"schema\.matrix"):
+        encoding.transform([[1.5]])  # rows keep the skipped values, in schema order
+    with pytest.raises(ConfigurationError, match="not among the features"):
+        ModelEncoding(("spend",), types, skipped=("when",))
 
 
 def test_missing_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

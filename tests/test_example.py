@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,19 +15,25 @@ from seeknal_spark.app.config import load_config
 from seeknal_spark.app.project import Project
 from seeknal_spark.example import (
     churn_spine,
-    customer_spend,
     customers,
     example_feature_groups,
     run_example,
     transactions,
 )
+from seeknal_spark.example.churn import churn_features, churn_lookups
+from seeknal_spark.example.features import CUSTOMER_SPEND_FEATURES
 from seeknal_spark.store.feature_store import FeatureStore
+from seeknal_spark.training.historical import HistoricalFeatures
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "conf" / "example.yaml"
 
 
 def _small_txns(spark: SparkSession, seed: int) -> DataFrame:
-    return transactions(spark, n_customers=25, n_days=12, start="2024-01-01", seed=seed)
+    return _small_txns_over(spark, n_days=12, seed=seed)
+
+
+def _small_txns_over(spark: SparkSession, *, n_days: int, seed: int) -> DataFrame:
+    return transactions(spark, n_customers=25, n_days=n_days, start="2024-01-01", seed=seed)
 
 
 def _small_customers(spark: SparkSession, seed: int) -> DataFrame:
@@ -86,35 +93,80 @@ def test_churn_label_is_behaviour_after_prediction_time(spark: SparkSession) -> 
     assert {r.churned for r in spine} == {0, 1}
 
 
-@pytest.mark.usefixtures("session_zone")  # UTC, America/Los_Angeles, Asia/Kolkata
-def test_customer_spend_trailing_windows(spark: SparkSession) -> None:
-    txns = spark.createDataFrame(
-        [
-            ("A", datetime(2023, 12, 20, 8), 100.0),
-            ("A", datetime(2024, 1, 1, 10), 10.0),
-            ("A", datetime(2024, 1, 5, 12), 5.5),  # after the window: not used
-            ("B", datetime(2024, 1, 2), 1.25),
-            ("C", datetime(2023, 12, 2, 12), 7.0),  # 31+ days before: no row
-            ("D", datetime(2023, 12, 3, 6), 9.0),  # 30-31 days before: a row of zeros
-        ],
-        "customer_id string, ts timestamp, amount double",
+#: The spine time of the boundary events of ``EDGE``.
+EDGE_AT = datetime(2024, 2, 5)
+EDGE = [  # events exactly at the spine time and exactly 7 and 30 days old: all out
+    ("EDGE", EDGE_AT, 1.0),
+    ("EDGE", EDGE_AT - timedelta(days=7), 2.0),
+    ("EDGE", EDGE_AT - timedelta(days=7, seconds=-1), 4.0),
+    ("EDGE", EDGE_AT - timedelta(days=30), 8.0),
+    ("EDGE", EDGE_AT - timedelta(seconds=1), 16.0),
+]
+
+
+def spend_oracle(
+    txns: list[tuple[str, datetime, float]], key: str, at: datetime
+) -> dict[str, object]:
+    """The example's spend features of ``key`` at ``at``, by brute force: the events with
+    ``at - w < ts < at`` (not inclusive), the lookup's defaults for an empty window."""
+
+    def inside(days: int) -> list[tuple[datetime, float]]:
+        w = timedelta(days=days)
+        return [(ts, amount) for k, ts, amount in txns if k == key and at - w < ts < at]
+
+    last_30 = inside(30)
+    amounts_30 = [amount for _, amount in last_30]
+    return {
+        "spend_7d": math.fsum(amount for _, amount in inside(7)),
+        "spend_30d": math.fsum(amounts_30),
+        "txn_count_30d": len(last_30),
+        "avg_amount_30d": math.fsum(amounts_30) / len(amounts_30) if amounts_30 else 0.0,
+        "last_txn_time": max((ts for ts, _ in last_30), default=None),
+    }
+
+
+def test_customer_spend_windows_equal_a_brute_force_oracle(
+    spark: SparkSession, store_path: str
+) -> None:
+    generated = _small_txns_over(spark, n_days=40, seed=3).select("customer_id", "ts", "amount")
+    rows = [(r.customer_id, r.ts, r.amount) for r in generated.collect()] + EDGE
+    txns = spark.createDataFrame(rows, "customer_id string, ts timestamp, amount double")
+    store = FeatureStore(store_path, spark=spark)
+    groups = example_feature_groups(store, {"transactions": txns, "customers": txns})
+    spend = groups["customer_spend"]
+    assert spend.is_event_group
+    written = spend.write(_utc(2024, 1, 1), _utc(2024, 2, 10))
+    assert written.rows_written == len(rows)  # the events, as they are
+    definition = store.get_definition("customer_spend", "v1")
+    assert {f.name: f.dtype.simpleString() for f in definition.features} == (
+        CUSTOMER_SPEND_FEATURES
     )
-    out = customer_spend(txns, _utc(2024, 1, 3), _utc(2024, 1, 5))
-    schema = (
-        "customer_id string, event_time timestamp, spend_7d double, spend_30d double, "
-        "txn_count_30d bigint, avg_amount_30d double"
+
+    customers_seen = [*sorted({r[0] for r in rows}), "NOBODY"]
+    times = [datetime(2024, 1, 11), datetime(2024, 1, 21, 13, 30), EDGE_AT]
+    spine_rows = [(c, t) for c in customers_seen for t in times]
+    spine_rows += [("EDGE", EDGE_AT + timedelta(hours=1))]  # holds the event at EDGE_AT
+    spine = spark.createDataFrame(spine_rows, "customer_id string, prediction_time timestamp")
+    hist = churn_features(groups)  # its spend lookup alone (the profile is not written)
+    spend_only = HistoricalFeatures(
+        churn_lookups(groups)[:1], timestamp_col=hist.timestamp_col, inclusive=hist.inclusive
     )
-    expected = spark.createDataFrame(
-        [
-            ("A", datetime(2024, 1, 3), 10.0, 110.0, 2, 55.0),
-            ("A", datetime(2024, 1, 4), 10.0, 110.0, 2, 55.0),
-            ("B", datetime(2024, 1, 3), 1.25, 1.25, 1, 1.25),
-            ("B", datetime(2024, 1, 4), 1.25, 1.25, 1, 1.25),
-            ("D", datetime(2024, 1, 3), 0.0, 0.0, 0, 0.0),
-        ],
-        schema,
-    )
-    assertDataFrameEqual(out, expected)
+    got = {
+        (r.customer_id, r.prediction_time): r.asDict()
+        for r in spend_only.to_dataframe(spine).collect()
+    }
+    assert len(got) == len(spine_rows)
+    names = list(CUSTOMER_SPEND_FEATURES)
+    for key, at in spine_rows:
+        expected = spend_oracle(rows, key, at)
+        actual = {n: got[(key, at)][n] for n in names}
+        assert actual.pop("last_txn_time") == expected.pop("last_txn_time"), (key, at)
+        assert actual == pytest.approx(expected, rel=1e-12, abs=1e-9), (key, at)
+    edge = got[("EDGE", EDGE_AT)]
+    assert (edge["spend_7d"], edge["txn_count_30d"]) == (20.0, 3)
+    assert edge["last_txn_time"] == EDGE_AT - timedelta(seconds=1)
+    nobody = got[("NOBODY", EDGE_AT)]
+    assert [nobody[n] for n in names] == [0.0, 0.0, 0, 0.0, None]
 
 
 def test_customer_profile_sql(spark: SparkSession, store_path: str) -> None:
@@ -153,14 +205,23 @@ def test_yaml_and_python_definitions_agree(spark: SparkSession, store_path: str)
         },
     )
     assert list(project.feature_groups) == list(built)
+    start, end = _utc(2024, 1, 1), _utc(2024, 4, 1)
     for name, group in built.items():
         from_yaml = project.feature_groups[name]
-        assert group.features is not None and from_yaml.features is not None
-        mine = dataclasses.replace(group.definition("v1", group.features), created_at=None)
-        theirs = dataclasses.replace(
-            from_yaml.definition("v1", from_yaml.features), created_at=None
-        )
+        assert group.aggregations == from_yaml.aggregations, name
+        # the features as a write records them (of an event group: its aggregations'
+        # features, typed from the events' schema; no Spark job runs)
+        _, features = group.compute(start, end, spark=spark)
+        _, yaml_features = from_yaml.compute(start, end, spark=spark)
+        mine = dataclasses.replace(group.definition("v1", features), created_at=None)
+        theirs = dataclasses.replace(from_yaml.definition("v1", yaml_features), created_at=None)
         assert mine == theirs, name
+    # the same lookups, defaults and settings for training, serving and parity
+    hist, from_file = churn_features(built), project.historical()
+    assert (from_file.timestamp_col, from_file.inclusive) == (hist.timestamp_col, False)
+    assert [(lk.name, lk.features, lk.version, lk.defaults) for lk in project.lookups()] == [
+        (lk.name, lk.features, lk.version, lk.defaults) for lk in churn_lookups(built)
+    ]
 
 
 def test_run_example_end_to_end_and_rerun(spark: SparkSession, tmp_path: Path) -> None:
@@ -175,6 +236,8 @@ def test_run_example_end_to_end_and_rerun(spark: SparkSession, tmp_path: Path) -
     store = FeatureStore(str(workdir / "store"), spark=spark)
     groups = example_feature_groups(store, str(workdir / "data"))
     assert groups["customer_spend"].read().count() == spend["rows_written"]
+    # an event group stores the transactions
+    assert spark.read.parquet(first["data"]["transactions"]).count() == spend["rows_written"]
     assert groups["customer_profile"].read().count() == profile["rows_written"]
     assert first["rows"] == spend["rows_written"] + profile["rows_written"]
 

@@ -49,15 +49,10 @@ def _write_config(folder: Path, store: Path) -> Path:
             feature_groups:
               customer_spend:
                 entity: customer
-                event_time_col: event_time
-                transform: "seeknal_spark.example.features:customer_spend"
+                event_time_col: ts
                 inputs: [transactions]
-                features:
-                  spend_7d: double
-                  spend_30d: double
-                  txn_count_30d: bigint
-                  avg_amount_30d: double
-                ttl: 30d
+                aggregations:
+                  - {{column: amount, function: sum, windows: [7d, 30d]}}
             """
         ),
         encoding="utf-8",
@@ -164,9 +159,7 @@ def test_wheel_runs_materialize_through_spark_submit(
     # 5. The Delta table holds the window, and its history records it.
     fs = FeatureStore(str(store), spark=spark)
     rows = fs.read_table("customer_spend", "v1")
-    days = sorted(
-        r["day"] for r in rows.selectExpr("CAST(event_time AS DATE) AS day").distinct().collect()
-    )
+    days = sorted(r["day"] for r in rows.selectExpr("CAST(ts AS DATE) AS day").distinct().collect())
     assert [d.isoformat() for d in days] == ["2024-01-05", "2024-01-06"]
     assert rows.count() > 0
     windows = [

@@ -247,10 +247,13 @@ class Project:
         and :meth:`on_demand`.
 
         The spine time column is ``training.timestamp_col`` (``prediction_time`` without a
-        training section); ``options`` go to the constructor.
+        training section) and ``inclusive`` is ``training.inclusive`` (default true), so
+        training, serving and parity checks of the file agree; ``options`` go to the
+        constructor.
         """
         if self.config.training is not None:
             options.setdefault("timestamp_col", self.config.training.timestamp_col)
+            options.setdefault("inclusive", self.config.training.inclusive)
         options.setdefault("on_demand", self.on_demand())
         return HistoricalFeatures(self.lookups(), **options)
 

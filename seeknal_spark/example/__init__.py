@@ -1,4 +1,4 @@
-"""The example project: seeded synthetic customers and transactions, two feature groups."""
+"""The example project: seeded synthetic customers and transactions, spend windows and profile."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from seeknal_spark.example.data import (
     transactions,
     write_example_data,
 )
-from seeknal_spark.example.features import CUSTOMER, customer_spend, example_feature_groups
+from seeknal_spark.example.features import CUSTOMER, example_feature_groups
 from seeknal_spark.example.run import run_example
 
 __all__ = [
     "CUSTOMER",
     "churn_spine",
-    "customer_spend",
     "customers",
     "example_feature_groups",
     "run_example",

@@ -8,7 +8,11 @@ in its order, through one deterministic encoding applied in training and at serv
 2. :class:`ModelEncoding` turns each row into numbers: numeric features as floats,
    booleans as 0/1, string features one-hot over a fixed vocabulary saved with the model
    (an unseen category is all zeros), a missing value as ``missing`` (-1: every example
-   feature is >= 0, so a tree can tell it apart).
+   feature is >= 0, so a tree can tell it apart). Timestamp features (``last_txn_time``)
+   are looked up, served and parity-checked like the others but are not model inputs:
+   :meth:`ModelEncoding.for_schema` lists them in ``skipped``, saved with the encoding,
+   and every row leaves them out (a request-time feature derived from them, such as the
+   days since the last transaction, can be one).
 
 Nothing is learned by the encoding, so it cannot leak the training labels, and the JSON
 saved next to the model is all that serving needs besides the feature schema.
@@ -27,19 +31,25 @@ from typing import TYPE_CHECKING, Any
 
 from seeknal_spark.errors import ConfigurationError
 from seeknal_spark.example.data import REGIONS, SEGMENTS
-from seeknal_spark.example.features import CUSTOMER_PROFILE_FEATURES, CUSTOMER_SPEND_FEATURES
+from seeknal_spark.example.features import (
+    CUSTOMER_PROFILE_FEATURES,
+    CUSTOMER_SPEND_DEFAULTS,
+    CUSTOMER_SPEND_FEATURES,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from seeknal_spark.store.feature_group import FeatureGroup
-    from seeknal_spark.training.historical import FeatureLookup
+    from seeknal_spark.training.historical import FeatureLookup, HistoricalFeatures
     from seeknal_spark.training.schema import FeatureSchema
 
 __all__ = [
     "CATEGORY_VOCABULARY",
     "LABEL_COL",
     "ModelEncoding",
+    "TIMESTAMP_COL",
+    "churn_features",
     "churn_lookups",
     "churn_probabilities",
     "load_model",
@@ -51,15 +61,19 @@ __all__ = [
 #: The churn spine's label column.
 LABEL_COL = "churned"
 
+#: The churn spine's time column.
+TIMESTAMP_COL = "prediction_time"
+
 #: The fixed vocabularies of the example's string features (from the data generator).
 CATEGORY_VOCABULARY: dict[str, tuple[str, ...]] = {"segment": SEGMENTS, "region": REGIONS}
 
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double")
+_TIMES = ("timestamp", "timestamp_ntz", "date")
 _ML_HINT = "scikit-learn is needed to train the example model: pip install seeknal-spark[ml]"
 
 
 def churn_lookups(groups: Mapping[str, FeatureGroup], version: str = "v1") -> list[FeatureLookup]:
-    """The two lookups of the churn model: spend aggregates (0 when absent) and profile.
+    """The two lookups of the churn model: spend windows (0 when empty) and profile.
 
     Parameters
     ----------
@@ -68,23 +82,52 @@ def churn_lookups(groups: Mapping[str, FeatureGroup], version: str = "v1") -> li
         :func:`~seeknal_spark.example.features.example_feature_groups`.
     version:
         The feature-group version both lookups read.
+
+    Returns
+    -------
+    list
+        The ``customer_spend`` lookup (every feature of
+        :data:`~seeknal_spark.example.features.CUSTOMER_SPEND_FEATURES`, ``last_txn_time``
+        included, with :data:`~seeknal_spark.example.features.CUSTOMER_SPEND_DEFAULTS`),
+        then the ``customer_profile`` lookup.
     """
     from seeknal_spark.training.historical import FeatureLookup
 
-    spend_defaults = {
-        name: 0 if dtype == "bigint" else 0.0 for name, dtype in CUSTOMER_SPEND_FEATURES.items()
-    }
     return [
         FeatureLookup(
             groups["customer_spend"],
             features=list(CUSTOMER_SPEND_FEATURES),
             version=version,
-            default=spend_defaults,
+            default=dict(CUSTOMER_SPEND_DEFAULTS),
         ),
         FeatureLookup(
             groups["customer_profile"], features=list(CUSTOMER_PROFILE_FEATURES), version=version
         ),
     ]
+
+
+def churn_features(groups: Mapping[str, FeatureGroup], version: str = "v1") -> HistoricalFeatures:
+    """The churn model's features: :func:`churn_lookups` at each ``prediction_time``,
+    strictly before it (``inclusive=False``).
+
+    The label counts the transactions at ``ts >= prediction_time``, so a transaction at
+    exactly the prediction time must not be in the spend windows too; not inclusive, every
+    window at ``t`` holds ``t - w < ts < t``. The daily profile rows are stamped at
+    midnights like the prediction times, so each spine row reads the previous midnight's
+    profile (its ``tenure_days`` is one day less than the row stamped at ``t`` would say).
+    Serving and :func:`~seeknal_spark.monitoring.parity.check_values` follow the same
+    setting.
+
+    Parameters
+    ----------
+    groups, version:
+        As for :func:`churn_lookups`.
+    """
+    from seeknal_spark.training.historical import HistoricalFeatures
+
+    return HistoricalFeatures(
+        churn_lookups(groups, version), timestamp_col=TIMESTAMP_COL, inclusive=False
+    )
 
 
 @dataclass(frozen=True)
@@ -102,15 +145,24 @@ class ModelEncoding:
         For each string feature, its vocabulary (one model column per value).
     missing:
         The number a missing (null) value becomes.
+    skipped:
+        Features of the rows that are not model inputs: their values are left out of
+        every model row (timestamps, which a model cannot use as such).
     """
 
     feature_names: tuple[str, ...]
     types: Mapping[str, str]
     categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     missing: float = -1.0
+    skipped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in self.feature_names:
+        unknown = sorted(set(self.skipped) - set(self.feature_names))
+        if unknown:
+            raise ConfigurationError(
+                f"skipped features {unknown} are not among the features {list(self.feature_names)}"
+            )
+        for name in self.model_features:
             dtype = self.types.get(name)
             if dtype == "string":
                 if name not in self.categories:
@@ -121,7 +173,7 @@ class ModelEncoding:
             elif dtype != "boolean" and dtype not in _NUMERIC:
                 raise ConfigurationError(
                     f"feature {name!r} of type {dtype} cannot be encoded for the model: use "
-                    "numeric, boolean or string features"
+                    f"numeric, boolean or string features, or leave it out with skipped=({name!r},)"
                 )
 
     @classmethod
@@ -131,7 +183,9 @@ class ModelEncoding:
         categories: Mapping[str, Sequence[str]] | None = None,
         missing: float = -1.0,
     ) -> ModelEncoding:
-        """The encoding of every feature of ``schema`` (string features need a vocabulary)."""
+        """The encoding of the features of ``schema``: every one is a model input but its
+        timestamp and date features, which are listed in ``skipped`` (string features need
+        a vocabulary)."""
         vocab = dict(CATEGORY_VOCABULARY if categories is None else categories)
         types = schema.types
         return cls(
@@ -139,13 +193,19 @@ class ModelEncoding:
             types=dict(types),
             categories={n: tuple(vocab[n]) for n in schema.feature_names if n in vocab},
             missing=missing,
+            skipped=tuple(n for n in schema.feature_names if types[n] in _TIMES),
         )
+
+    @property
+    def model_features(self) -> list[str]:
+        """The features that are model inputs (all but ``skipped``), in order."""
+        return [n for n in self.feature_names if n not in self.skipped]
 
     @property
     def columns(self) -> list[str]:
         """Names of the model columns, e.g. ``spend_7d``, ``segment=mass``."""
         out: list[str] = []
-        for name in self.feature_names:
+        for name in self.model_features:
             if self.types[name] == "string":
                 out.extend(f"{name}={value}" for value in self.categories[name])
             else:
@@ -153,7 +213,8 @@ class ModelEncoding:
         return out
 
     def transform(self, rows: Sequence[Sequence[Any]]) -> list[list[float]]:
-        """Model rows from feature rows given in ``feature_names`` order."""
+        """Model rows (the values of :attr:`columns`) from feature rows given in
+        ``feature_names`` order, ``skipped`` features included."""
         out = []
         width = len(self.feature_names)
         for row in rows:
@@ -165,6 +226,8 @@ class ModelEncoding:
             encoded: list[float] = []
             for name, value in zip(self.feature_names, row, strict=True):
                 dtype = self.types[name]
+                if name in self.skipped:
+                    continue
                 if dtype == "string":
                     encoded.extend(1.0 if value == c else 0.0 for c in self.categories[name])
                 elif value is None or (isinstance(value, float) and math.isnan(value)):
@@ -180,6 +243,7 @@ class ModelEncoding:
             "types": dict(self.types),
             "categories": {k: list(v) for k, v in self.categories.items()},
             "missing": self.missing,
+            "skipped": list(self.skipped),
             "columns": self.columns,
         }
 
@@ -191,6 +255,7 @@ class ModelEncoding:
                 types=dict(data["types"]),
                 categories={k: tuple(v) for k, v in data["categories"].items()},
                 missing=float(data["missing"]),
+                skipped=tuple(data.get("skipped", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"not a model encoding ({exc!r})") from exc
@@ -249,7 +314,8 @@ def train_churn_model(
     -------
     tuple
         The fitted model and metrics: ``train_rows``, ``test_rows``, ``positive_rate``,
-        ``accuracy`` and ``auc`` (None when the test rows hold one class only).
+        ``accuracy``, ``auc`` (None when the test rows hold one class only),
+        ``model_columns`` and ``skipped_features`` (features that are not model inputs).
     """
     ensemble, metrics = _sklearn()
     if training.empty:
@@ -280,6 +346,7 @@ def train_churn_model(
         "accuracy": round(float(metrics.accuracy_score(y_test, predicted)), 4),
         "auc": None if auc is None else round(auc, 4),
         "model_columns": encoding.columns,
+        "skipped_features": list(encoding.skipped),
     }
     return model, report
 

@@ -1,29 +1,28 @@
-"""The example project's two feature groups: customer spend aggregates and customer profile.
+"""The example project's two feature groups: customer spend windows and customer profile.
 
-Both are daily: a row's ``event_time`` is a midnight (UTC) and its features use only data
-strictly before that instant, so a point-in-time join at time ``t`` never sees the future.
-
-- ``customer_spend`` (Python transform): ``spend_7d``, ``spend_30d``, ``txn_count_30d``
-  and ``avg_amount_30d`` over the trailing 7 and 30 days. A customer has a row on day
-  ``d`` when they made a transaction in the 31 days before ``d``, so the first day after
-  30 quiet days carries zeros rather than stale sums. To get the first days of a window
-  right it reads 31 days of history before ``window_start``.
-- ``customer_profile`` (SQL transform): ``segment``, ``region``, ``is_premium`` and
-  ``tenure_days`` for every customer signed up by that day.
+- ``customer_spend`` is an *event group* over the raw transactions (event time ``ts``):
+  its Delta table stores the transactions as they are (``customer_id``, ``ts``,
+  ``amount``) and its features are the time-window aggregations of
+  :data:`CUSTOMER_SPEND_AGGREGATIONS`, computed exactly at each prediction time ``t`` from
+  the transactions with ``t - w < ts < t`` (the churn training set is not inclusive, see
+  :func:`seeknal_spark.example.churn.churn_features`): ``spend_7d``, ``spend_30d``
+  (sums of ``amount``), ``txn_count_30d`` (transactions), ``avg_amount_30d`` and
+  ``last_txn_time``, the time of the latest transaction within 30 days (a timestamp:
+  null when there is none; the input of request-time features such as the days since
+  the last transaction, not of the model matrix).
+- ``customer_profile`` (SQL transform, daily): ``segment``, ``region``, ``is_premium``
+  and ``tenure_days`` for every customer signed up by that day; a row's ``event_time``
+  is a midnight (UTC).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
-from seeknal_spark._timestamps import to_utc_datetime
+from seeknal_spark.definitions.aggregation import Aggregation
 from seeknal_spark.definitions.entity import Entity
 
 if TYPE_CHECKING:
@@ -34,22 +33,40 @@ __all__ = [
     "CUSTOMER",
     "CUSTOMER_PROFILE_FEATURES",
     "CUSTOMER_PROFILE_SQL",
+    "CUSTOMER_SPEND_AGGREGATIONS",
+    "CUSTOMER_SPEND_DEFAULTS",
     "CUSTOMER_SPEND_FEATURES",
-    "customer_spend",
     "example_feature_groups",
 ]
-
-_DAY = 86_400
-_HISTORY_DAYS = 31
 
 #: The entity of both example groups.
 CUSTOMER = Entity("customer", ["customer_id"])
 
+#: The features of ``customer_spend``: windows over the transactions, by their names.
+CUSTOMER_SPEND_AGGREGATIONS: tuple[Aggregation, ...] = (
+    Aggregation("amount", "sum", ["7d", "30d"], name=["spend_7d", "spend_30d"]),
+    Aggregation("*", "count_events", "30d", name="txn_count_30d"),
+    Aggregation("amount", "avg", "30d", name="avg_amount_30d"),
+    Aggregation("ts", "last", "30d", name="last_txn_time"),  # the event time itself
+)
+
+#: Feature name -> Spark type of ``customer_spend`` (what the aggregations give over the
+#: transactions: ``amount`` is a double, ``ts`` a timestamp).
 CUSTOMER_SPEND_FEATURES: dict[str, str] = {
     "spend_7d": "double",
     "spend_30d": "double",
     "txn_count_30d": "bigint",
     "avg_amount_30d": "double",
+    "last_txn_time": "timestamp",
+}
+
+#: What a lookup of ``customer_spend`` gives for an empty window: 0 spent, 0 transactions,
+#: an average of 0.0 (as the example always had); ``last_txn_time`` has none (null).
+CUSTOMER_SPEND_DEFAULTS: dict[str, float | int] = {
+    "spend_7d": 0.0,
+    "spend_30d": 0.0,
+    "txn_count_30d": 0,
+    "avg_amount_30d": 0.0,
 }
 
 CUSTOMER_PROFILE_FEATURES: dict[str, str] = {
@@ -58,65 +75,6 @@ CUSTOMER_PROFILE_FEATURES: dict[str, str] = {
     "is_premium": "boolean",
     "tenure_days": "int",
 }
-
-
-def customer_spend(
-    transactions: DataFrame, window_start: datetime, window_end: datetime | None
-) -> DataFrame:
-    """Trailing spend aggregates per customer and day.
-
-    Parameters
-    ----------
-    transactions:
-        ``customer_id``, ``ts`` (timestamp), ``amount`` (double).
-    window_start, window_end:
-        The window being written (passed by :meth:`FeatureGroup.write`); rows are made
-        for the midnights inside it, from transactions of the 31 days before each.
-
-    Returns
-    -------
-    DataFrame
-        ``customer_id``, ``event_time`` (timestamp, a UTC midnight), ``spend_7d``,
-        ``spend_30d``, ``txn_count_30d`` (bigint), ``avg_amount_30d`` (0.0 when there
-        was no transaction in 30 days). Sums are exact: amounts are added in cents.
-    """
-    window_start = to_utc_datetime(window_start)
-    window_end = None if window_end is None else to_utc_datetime(window_end)
-    first_day = math.ceil(window_start.timestamp() / _DAY)
-    ts = F.col("ts")
-    recent = transactions.where(ts >= F.lit(window_start - timedelta(days=_HISTORY_DAYS)))
-    if window_end is not None:
-        recent = recent.where(ts < F.lit(window_end))
-    txn_day = F.floor(F.unix_seconds(ts) / _DAY)
-    day = F.col("day")
-    exploded = recent.select(
-        "customer_id",
-        F.unix_seconds(ts).alias("ts_s"),
-        F.round(F.col("amount") * 100).cast("long").alias("cents"),
-        F.explode(F.sequence(txn_day + 1, txn_day + _HISTORY_DAYS)).alias("day"),
-    ).where(day >= first_day)
-    if window_end is not None:
-        last_day = math.ceil(window_end.timestamp() / _DAY) - 1
-        exploded = exploded.where(day <= last_day)
-    age = day * _DAY - F.col("ts_s")  # seconds between the transaction and the midnight
-    in_7d = age <= 7 * _DAY
-    in_30d = age <= 30 * _DAY
-    cents_30d = F.sum(F.when(in_30d, F.col("cents")).otherwise(0))
-    count_30d = F.sum(F.when(in_30d, 1).otherwise(0)).cast("long")
-    aggregated = exploded.groupBy("customer_id", "day").agg(
-        (F.sum(F.when(in_7d, F.col("cents")).otherwise(0)) / 100.0).alias("spend_7d"),
-        (cents_30d / 100.0).alias("spend_30d"),
-        count_30d.alias("txn_count_30d"),
-        F.coalesce(F.try_divide(cents_30d / 100.0, count_30d), F.lit(0.0)).alias("avg_amount_30d"),
-    )
-    return aggregated.select(
-        "customer_id",
-        F.timestamp_seconds(day * _DAY).alias("event_time"),
-        "spend_7d",
-        "spend_30d",
-        "txn_count_30d",
-        "avg_amount_30d",
-    )
 
 
 #: SQL of ``customer_profile``: ``{customers}`` is the input, ``:window_start`` and
@@ -158,7 +116,9 @@ def example_feature_groups(
     Returns
     -------
     dict
-        ``{"customer_spend": FeatureGroup, "customer_profile": FeatureGroup}``.
+        ``{"customer_spend": FeatureGroup, "customer_profile": FeatureGroup}``:
+        ``customer_spend`` is an event group (it stores the transactions of each window
+        written), ``customer_profile`` a daily group.
     """
     from seeknal_spark.store.feature_group import FeatureGroup
 
@@ -176,13 +136,11 @@ def example_feature_groups(
     spend = FeatureGroup(
         "customer_spend",
         CUSTOMER,
-        "event_time",
-        customer_spend,
-        features=CUSTOMER_SPEND_FEATURES,
-        ttl=timedelta(days=30),
-        inputs={"transactions": sources["transactions"]},
+        "ts",
+        inputs={"transactions": sources["transactions"]},  # stored as is: no transform
+        aggregations=CUSTOMER_SPEND_AGGREGATIONS,
         store=store,
-        description="Trailing 7/30-day spend and transaction counts per customer, daily.",
+        description="Spend and transactions in the last 7/30 days and the latest one per customer.",
         owner="example",
         tags={"domain": "payments"},
     )

@@ -3,18 +3,23 @@
 The steps, each reported under its own key of the returned summary:
 
 1. ``data``: generate seeded customers, transactions and a labelled churn spine (Parquet);
-2. ``feature_groups``: materialize ``customer_spend`` and ``customer_profile`` (skipped
-   when already written with the same transform);
-3. ``training``: join both lookups point-in-time onto the spine with
-   :class:`~seeknal_spark.training.historical.HistoricalFeatures`, write the training set and its
-   manifest;
+2. ``feature_groups``: materialize ``customer_spend`` (an event group: it stores the
+   transactions) and ``customer_profile`` (daily rows), skipped when already written with
+   the same definition;
+3. ``training``: join both lookups onto the spine with
+   :func:`~seeknal_spark.example.churn.churn_features` (the spend windows computed exactly
+   at each prediction time, the profile as of it; both strictly before it), write the
+   training set and its manifest;
 4. ``model``: train a RandomForestClassifier, save it with the feature schema and the
-   feature encoding next to it;
-5. ``serving``: export the features as of the end of the data to the embedded online store;
+   feature encoding next to it (``last_txn_time``, a timestamp, is looked up and served
+   but is not a model input);
+5. ``serving``: export the features as of the end of the data to the embedded online store
+   (the spend windows as of that time);
 6. ``parity``: :func:`~seeknal_spark.monitoring.parity.validate_parity` and
    :func:`~seeknal_spark.monitoring.parity.check_values` (every key, zero mismatches or it fails);
 7. ``prediction``: fetch one customer's features online, predict the churn probability;
-8. ``drift``: compare the training set with the served snapshot, write an HTML report.
+8. ``drift``: compare the training set with the served snapshot (the model's inputs),
+   write an HTML report.
 """
 
 from __future__ import annotations
@@ -208,7 +213,7 @@ def run_example(
     summary["drift"] = _drift(
         spark,
         hist,
-        schema,
+        encoding.model_features,
         summary["training"]["path"],
         window_end,
         os.path.join(root, "drift_report.html"),
@@ -229,10 +234,9 @@ def _training_set(
     spark: SparkSession, groups: Mapping[str, Any], spine_path: str, folder: str
 ) -> tuple[HistoricalFeatures, Any, dict[str, Any]]:
     """Point-in-time training set: written as Parquet with its manifest, returned in pandas."""
-    from seeknal_spark.example.churn import LABEL_COL, churn_lookups
-    from seeknal_spark.training.historical import HistoricalFeatures
+    from seeknal_spark.example.churn import LABEL_COL, TIMESTAMP_COL, churn_features
 
-    hist = HistoricalFeatures(churn_lookups(groups), timestamp_col="prediction_time")
+    hist = churn_features(groups)
     spine = spark.read.parquet(spine_path)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "churn_training.parquet")
@@ -249,7 +253,7 @@ def _training_set(
         "path": path,
         "manifest": manifest_path,
         "rows": len(frame),
-        "prediction_times": int(frame["prediction_time"].nunique()),
+        "prediction_times": int(frame[TIMESTAMP_COL].nunique()),
         "churned": int(frame[LABEL_COL].sum()),
         "delta_versions": {e.feature_group: e.delta_version for e in manifest.lookups},
     }
@@ -309,7 +313,10 @@ def _predict(
     return {
         "customer_id": customer_id,
         "found": bool(features.found[0]),
-        "features": dict(zip(feature_names, row[0], strict=True)),
+        "features": {
+            name: value.isoformat() if isinstance(value, datetime) else value
+            for name, value in zip(feature_names, row[0], strict=True)
+        },
         "churn_probability": round(probability, 4),
     }
 
@@ -317,23 +324,34 @@ def _predict(
 def _drift(
     spark: SparkSession,
     hist: HistoricalFeatures,
-    schema: FeatureSchema,
+    names: list[str],
     training_path: str,
     as_of: datetime,
     out: str,
 ) -> dict[str, Any]:
-    """Training set (reference) against the served snapshot (current), as an HTML report."""
+    """Training set (reference) against the served snapshot (current) for the features
+    ``names``, as an HTML report; a key absent from a lookup's snapshot has its defaults,
+    as ``get_features`` serves it."""
     from seeknal_spark.monitoring.drift import compute_drift
 
-    names = schema.feature_names
     reference = spark.read.parquet(training_path).select(*names)
     parts: list[DataFrame] = [
         df.select(*lookup.feature_group.entity.join_keys, *[c for c in df.columns if c in names])
         for lookup, df in hist.snapshot(as_of)
     ]
+    # a key one lookup's snapshot lacks (no transaction in the last 30 days) reads that
+    # lookup's defaults online, as in training: fill them, not nulls
+    defaults = {
+        lookup.output_name(f): value
+        for lookup in hist.lookups
+        for f, value in lookup.defaults.items()
+        if lookup.output_name(f) in names
+    }
     current: DataFrame = reduce(
         lambda left, right: left.join(right, on=["customer_id"], how="full"), parts
     ).select(*names)
+    if defaults:
+        current = current.fillna(defaults)
     # compute_drift runs a few jobs over each side: compute the snapshot join once, into a
     # file rather than the cache (serverless Spark Connect refuses cache() and persist())
     snapshot_path = training_path.rstrip("/").rsplit("/", 1)[0] + "/served_snapshot"
@@ -367,9 +385,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     m = summary.get("model")
     if m:
         auc = "n/a" if m["auc"] is None else f"{m['auc']:.3f}"
+        skipped = m.get("skipped_features", [])
+        served_only = f" (+ {', '.join(skipped)}: served, not a model input)" if skipped else ""
         lines.append(
-            f"  model             RandomForest on {len(m['features'])} features: AUC {auc}, "
-            f"accuracy {m['accuracy']:.3f} on {m['test_rows']:,} held-out rows"
+            f"  model             RandomForest on {len(m['features']) - len(skipped)} features"
+            f"{served_only}: AUC {auc}, accuracy {m['accuracy']:.3f} on {m['test_rows']:,} "
+            "held-out rows"
         )
         lines.append(f"  feature schema    {m['schema']}")
     s = summary.get("serving")

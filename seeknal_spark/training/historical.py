@@ -298,7 +298,8 @@ class HistoricalFeatures:
         Each DataFrame has one row per distinct key of the lookup's table (keys with events
         at or after ``feature_start_time``), columns = the group's join keys + the lookup's
         output features, computed by :func:`~seeknal_spark.offline.pit.point_in_time_join` with a
-        spine of (key, ``as_of``): TTL, tie-breaks and defaults exactly as in training. For
+        spine of (key, ``as_of``): TTL, tie-breaks, ``inclusive`` (a row stamped exactly at
+        ``as_of`` is used only when inclusive) and defaults exactly as in training. For
         an event group, the keys with an event in ``(as_of - longest window, as_of]`` and
         their window aggregates at ``as_of``, by the code of training
         (:func:`~seeknal_spark.training.windows.attach_windows`). The Delta versions read
@@ -338,7 +339,11 @@ class HistoricalFeatures:
                 .withColumn(SNAPSHOT_TIME_COL, F.timestamp_micros(F.lit(utc_micros(moment))))
             )
             joined = point_in_time_join(
-                spine, [source], timestamp_col=SNAPSHOT_TIME_COL, feature_start_time=start
+                spine,
+                [source],
+                timestamp_col=SNAPSHOT_TIME_COL,
+                inclusive=self.inclusive,
+                feature_start_time=start,
             )
             out.append((r.lookup, joined.select(*keys, *outputs)))
         self._manifest = self._make_manifest(resolved, start)

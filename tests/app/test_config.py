@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from seeknal_spark.app.config import (
     EmbeddedSinkConfig,
@@ -39,6 +39,11 @@ feature_groups:
 """
 
 
+def passthrough(transactions: DataFrame) -> DataFrame:
+    """A transform the project file below imports by path."""
+    return transactions
+
+
 def _error(text: str, source: str = "demo.yaml") -> str:
     with pytest.raises(ConfigurationError) as info:
         parse_config(text, source)
@@ -52,9 +57,15 @@ def test_example_config_parses() -> None:
     assert cfg.store.path == "./runs/example_store"
     assert list(cfg.feature_groups) == ["customer_spend", "customer_profile"]
     spend = cfg.feature_groups["customer_spend"]
-    assert spend.transform == "seeknal_spark.example.features:customer_spend"
-    assert spend.ttl == timedelta(days=30)
-    assert spend.features is not None and spend.features["txn_count_30d"] == "bigint"
+    assert spend.transform is None and spend.sql is None and spend.event_time_col == "ts"
+    assert spend.aggregations is not None and spend.ttl is None and spend.features is None
+    assert [n for a in spend.aggregations for n in a.feature_names()] == [
+        "spend_7d",
+        "spend_30d",
+        "txn_count_30d",
+        "avg_amount_30d",
+        "last_txn_time",
+    ]
     profile = cfg.feature_groups["customer_profile"]
     assert profile.transform is None and profile.sql is not None and "{customers}" in profile.sql
     # the YAML anchor gives every generator the same arguments
@@ -62,6 +73,7 @@ def test_example_config_parses() -> None:
     assert cfg.entities["customer"].join_keys == ("customer_id",)
     assert [lk.feature_group for lk in cfg.lookups] == ["customer_spend", "customer_profile"]
     assert cfg.training is not None and cfg.training.spine == "churn_spine"
+    assert cfg.training.inclusive is False
     assert cfg.online.embedded == EmbeddedSinkConfig(path="./runs/example_online")
     assert cfg.online.redis is not None
     assert cfg.online.redis.password_env == "SEEKNAL_REDIS_PASSWORD"
@@ -200,6 +212,17 @@ def test_inputs_forms() -> None:
     )
 
 
+def test_training_inclusive() -> None:
+    training = "training: {spine: txns, timestamp_col: prediction_time}\n"
+    cfg = parse_config(MINIMAL + training)
+    assert cfg.training is not None and cfg.training.inclusive is True
+    strict = parse_config(MINIMAL + training.replace("}", ", inclusive: false}"))
+    assert strict.training is not None and strict.training.inclusive is False
+    assert "training.inclusive: expected true or false, got 'no' (str)" in _error(
+        MINIMAL + training.replace("}", ", inclusive: 'no'}")
+    )
+
+
 def test_parse_duration() -> None:
     assert parse_duration("30d") == timedelta(days=30)
     assert parse_duration("12h") == timedelta(hours=12)
@@ -219,7 +242,7 @@ def test_project_reports_bad_imports_with_file_and_line(spark: SparkSession) -> 
     assert message.startswith("demo.yaml:13: feature_groups.spend.transform: cannot import")
     assert "'pkg.mod:spend'" in message
     good = parse_config(
-        MINIMAL.replace("pkg.mod:spend", "seeknal_spark.example.features:customer_spend")
+        MINIMAL.replace("pkg.mod:spend", "tests.app.test_config:passthrough")
         .replace("inputs: [txns]", "inputs: [transactions]")
         .replace("  txns: {path: data/txns.parquet}", "  transactions: {path: data/t.parquet}")
     )

@@ -135,7 +135,7 @@ def test_list_describe_history(materialized: dict[str, Any], project_file: Path)
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "ENTITY", "VERSION", "STORED", "FEATURES", "DESCRIPTION"]
-    assert lines[1].split()[:5] == ["customer_spend", "customer", "v1", "v1", "4"]
+    assert lines[1].split()[:5] == ["customer_spend", "customer", "v1", "v1", "5"]
     assert lines[2].split()[:5] == ["customer_profile", "customer", "v1", "v1", "4"]
     code, out, _ = run("list", "--json", *config)
     assert [g["name"] for g in summary_of(out)["feature_groups"]] == [
@@ -153,10 +153,11 @@ def test_list_describe_history(materialized: dict[str, Any], project_file: Path)
         "spend_30d",
         "txn_count_30d",
         "avg_amount_30d",
+        "last_txn_time",
     ]
     assert described["transform_hash"] == described["config"]["transform_hash"]
     assert described["config"]["inputs"] == ["transactions"]
-    assert described["ttl_seconds"] == 30 * 86400
+    assert described["ttl_seconds"] is None  # an event group: its windows bound it
 
     code, out, _ = run("history", "customer_profile", "--version", "v1", *config)
     assert code == 0

@@ -231,6 +231,20 @@ def test_snapshot_is_the_join_at_one_time(spark: SparkSession, world: dict[str, 
     assert hist.manifest is not None and len(hist.manifest.lookups) == 2
 
 
+def test_snapshot_follows_inclusive_like_training(
+    spark: SparkSession, world: dict[str, Any]
+) -> None:
+    """A row stamped exactly at the snapshot time is served only when training may use it."""
+    lookup = FeatureLookup(world["spend"], features=["spend"], ttl=timedelta(days=5))
+    at = spark.createDataFrame([("c1", d(3))], "customer_id string, prediction_time timestamp")
+    for inclusive, expected in ((True, 30.0), (False, 10.0)):
+        hist = HistoricalFeatures([lookup], inclusive=inclusive)
+        [(_, snap)] = hist.snapshot(as_of=d(3))
+        trained = hist.to_dataframe(at).first()
+        assert trained is not None and trained["spend"] == expected
+        assert dict(by_key(snap, "customer_id", "spend"))["c1"] == expected, inclusive
+
+
 def test_historical_from_store(spark: SparkSession, world: dict[str, Any]) -> None:
     store: FeatureStore = world["store"]
     hist = historical_from_store(store.path or "", [("spend", "v1"), "shops"], spark=spark)

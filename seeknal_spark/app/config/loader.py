@@ -4,7 +4,7 @@ Every key is checked: an unknown key, a wrong type, a missing required key or a 
 to something undeclared raises :class:`~seeknal_spark.errors.ConfigurationError` naming
 the file, the line and the key path, e.g.::
 
-    conf/example.yaml:14: feature_groups.customer_spend.ttl: expected a duration like
+    conf/example.yaml:79: feature_groups.customer_profile.ttl: expected a duration like
     '30d', '12h' or '15m', got 30 (int)
 
 Secrets never live in the file: the Redis password is read from the environment variable
@@ -22,19 +22,25 @@ A project file::
     entities:
       customer: {join_keys: [customer_id]}
     feature_groups:
-      customer_spend:
+      customer_spend:                     # a group of stored features
         entity: customer
         event_time_col: event_time
-        transform: "seeknal_spark.example.features:customer_spend"   # or sql: "SELECT ..."
+        transform: "my_project.features:customer_spend"   # or sql: "SELECT ..."
         inputs: [transactions]
         features: {spend_7d: double}
         ttl: 30d
+      customer_txn_windows:               # an event group: windows over raw events
+        entity: customer
+        event_time_col: ts
+        inputs: [transactions]
+        aggregations: [{column: amount, function: sum, windows: [1d, 7d]}]
     lookups:
       - {feature_group: customer_spend, features: [spend_7d], default: 0.0}
     on_demand:                                       # computed per request, see .on_demand
       - {name: spend_ratio, inputs: [amount, spend_7d], output_type: double,
          function: "my_project.features:spend_ratio"}
-    training: {spine: churn_spine, timestamp_col: prediction_time, label_col: churned}
+    training: {spine: churn_spine, timestamp_col: prediction_time, label_col: churned,
+               inclusive: false}
     online:
       embedded: {path: ./runs/online}
       redis: {url: "redis://localhost:6379/0", password_env: REDIS_PASSWORD}

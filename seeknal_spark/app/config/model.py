@@ -146,13 +146,19 @@ class OnDemandConfig(_Located):
 
 @dataclass(frozen=True)
 class TrainingConfig(_Located):
-    """How to build a training set: a spine input and where to write the result."""
+    """How to build a training set: a spine input and where to write the result.
+
+    ``inclusive``: whether a feature stamped exactly at a spine time may be used (the
+    ``inclusive`` of :class:`~seeknal_spark.training.historical.HistoricalFeatures`, for
+    training, serving and parity alike).
+    """
 
     spine: str
     timestamp_col: str
     label_col: str | None = None
     output: str | None = None
     format: str = "parquet"
+    inclusive: bool = True
     where: str = field(default="", compare=False, repr=False)
     lines: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

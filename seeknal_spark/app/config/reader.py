@@ -100,6 +100,12 @@ class Reader:
             raise self.fail(node, path, f"expected a string or number, got {describe(value)}")
         return str(value)
 
+    def boolean(self, node: yaml.Node, path: str) -> bool:
+        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(value, bool):
+            raise self.fail(node, path, f"expected true or false, got {describe(value)}")
+        return value
+
     def number(self, node: yaml.Node, path: str) -> float:
         value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:

@@ -232,13 +232,14 @@ def parse_lookup(r: Reader, node: yaml.Node, path: str) -> LookupConfig:
 
 def parse_training(r: Reader, node: yaml.Node) -> TrainingConfig:
     m = r.mapping(node, "training")
-    m.check_keys(("spine", "timestamp_col", "label_col", "output", "format"))
+    m.check_keys(("spine", "timestamp_col", "label_col", "output", "format", "inclusive"))
     return TrainingConfig(
         spine=m.require("spine", r.string),
         timestamp_col=m.require("timestamp_col", lambda n, p: r.string(n, p, name="column")),
         label_col=m.get("label_col", lambda n, p: r.string(n, p, name="column")),
         output=m.get("output", r.string),
         format=m.get("format", lambda n, p: r.choice(n, p, TRAINING_FORMATS)) or "parquet",
+        inclusive=m.get("inclusive", r.boolean) is not False,
         where=r.where(node),
         lines=m.lines(),
     )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seeknal_spark.app.versions import latest_version
 from seeknal_spark.errors import NotFoundError
 from seeknal_spark.interfaces.cli.common import emit, load_project, print_table, write_line
+
+if TYPE_CHECKING:
+    from seeknal_spark.store.feature_group import FeatureGroup
 
 __all__ = [
     "describe",
@@ -22,6 +25,15 @@ __all__ = [
 
 def list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _feature_count(fg: FeatureGroup | None) -> int | None:
+    """Declared features of a group (of an event group: its aggregation features)."""
+    if fg is None:
+        return None
+    if fg.is_event_group:
+        return sum(len(agg.names) for agg in fg.aggregations)
+    return None if fg.features is None else len(fg.features)
 
 
 def list_(args: argparse.Namespace) -> int:
@@ -40,7 +52,7 @@ def list_(args: argparse.Namespace) -> int:
                 "entity": fg.entity.name if fg is not None else None,
                 "version": cfg.version if cfg is not None else None,
                 "stored_versions": registered.get(name, []),
-                "features": None if fg is None or fg.features is None else len(fg.features),
+                "features": _feature_count(fg),
                 "in_config": cfg is not None,
                 "description": cfg.description if cfg is not None else "",
             }
