@@ -19,7 +19,7 @@ from seeknal_spark.example.churn import (
     churn_probabilities,
     load_model,
 )
-from seeknal_spark.example.features import example_feature_groups
+from seeknal_spark.example.features import DAYS_SINCE_LAST_TXN, example_feature_groups
 from seeknal_spark.interfaces import cli
 from seeknal_spark.monitoring.parity import check_values, validate_parity
 from seeknal_spark.online.embedded import EmbeddedSink
@@ -42,6 +42,7 @@ FEATURES = [
     "region",
     "is_premium",
     "tenure_days",
+    "days_since_last_txn",  # on-demand: the request's time against last_txn_time
 ]
 #: The model's inputs: every feature but the timestamp ``last_txn_time``.
 MODEL_FEATURES = [f for f in FEATURES if f != "last_txn_time"]
@@ -87,7 +88,8 @@ def test_parity_passes_with_zero_mismatches(example: dict[str, Any]) -> None:
     assert parity["schema_ok"] and parity["values_ok"]
     assert parity["mismatches"] == 0
     served = example["summary"]["serving"]["keys_written"]
-    assert parity["keys_checked"] == sum(served.values()) > 0
+    spine_rows = example["summary"]["training"]["rows"]  # every spine row, as a request
+    assert parity["keys_checked"] == sum(served.values()) + spine_rows > spine_rows > 0
 
 
 def test_schema_model_and_manifest_are_saved(example: dict[str, Any]) -> None:
@@ -121,10 +123,20 @@ def test_the_saved_model_predicts_the_same_from_the_online_table(example: dict[s
     schema = FeatureSchema.load(workdir / "model" / "feature_schema.json")
     encoding = ModelEncoding.load(workdir / "model" / "encoding.json")
     model = load_model(workdir / "model" / "model.pkl")
-    table = OnlineTable.open("customer_features", sink=EmbeddedSink(str(workdir / "online")))
-    features = table.get_features(
-        keys=[{"customer_id": prediction["customer_id"]}], feature_names=schema.feature_names
+    table = OnlineTable.open(
+        "customer_features",
+        sink=EmbeddedSink(str(workdir / "online")),
+        on_demand=[DAYS_SINCE_LAST_TXN],  # the definition training used, from its module
     )
+    validate_parity(schema, table)
+    now = datetime.fromisoformat(example["summary"]["window"][1])  # the request's time
+    features = table.get_features(
+        keys=[{"customer_id": prediction["customer_id"]}],
+        feature_names=schema.feature_names,
+        request={"prediction_time": now},
+    )
+    days = (now - features["last_txn_time"]).total_seconds() / 86_400
+    assert features["days_since_last_txn"] == days
     x = encoding.transform([[features[f] for f in schema.feature_names]])
     assert encoding.transform(schema.matrix(features)) == x
     served = dict(zip(schema.feature_names, schema.matrix(features)[0], strict=True))
@@ -154,9 +166,11 @@ def test_the_example_served_to_redis_has_zero_mismatches(
         as_of=datetime.fromisoformat(summary["window"][1]),
     )
     validate_parity(FeatureSchema.load(workdir / "model" / "feature_schema.json"), table)
-    report = check_values(table, hist)
+    spine = spark.read.parquet(summary["data"]["churn_spine"])
+    report = check_values(table, hist, requests=spine)
     assert report.ok and report.total_mismatches == 0, report.to_dict()
-    assert report.keys_checked == sum(summary["serving"]["keys_written"].values()) > 0
+    keys = sum(summary["serving"]["keys_written"].values())
+    assert report.keys_checked == keys + summary["training"]["rows"] > keys > 0
     assert sorted(report.features) == sorted(FEATURES)
     # the timestamp feature round-trips through Redis as the same UTC instant
     prediction = summary["prediction"]

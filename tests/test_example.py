@@ -21,7 +21,7 @@ from seeknal_spark.example import (
     transactions,
 )
 from seeknal_spark.example.churn import churn_features, churn_lookups
-from seeknal_spark.example.features import CUSTOMER_SPEND_FEATURES
+from seeknal_spark.example.features import CUSTOMER_SPEND_FEATURES, days_since_last_txn
 from seeknal_spark.store.feature_store import FeatureStore
 from seeknal_spark.training.historical import HistoricalFeatures
 
@@ -222,6 +222,9 @@ def test_yaml_and_python_definitions_agree(spark: SparkSession, store_path: str)
     assert [(lk.name, lk.features, lk.version, lk.defaults) for lk in project.lookups()] == [
         (lk.name, lk.features, lk.version, lk.defaults) for lk in churn_lookups(built)
     ]
+    # the same request-time feature: the same function object, so the same identity
+    assert [f.describe() for f in from_file.on_demand] == [f.describe() for f in hist.on_demand]
+    assert [f.fn for f in from_file.on_demand] == [days_since_last_txn]
 
 
 def test_run_example_end_to_end_and_rerun(spark: SparkSession, tmp_path: Path) -> None:

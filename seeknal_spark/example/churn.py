@@ -35,6 +35,7 @@ from seeknal_spark.example.features import (
     CUSTOMER_PROFILE_FEATURES,
     CUSTOMER_SPEND_DEFAULTS,
     CUSTOMER_SPEND_FEATURES,
+    DAYS_SINCE_LAST_TXN,
 )
 
 if TYPE_CHECKING:
@@ -108,7 +109,9 @@ def churn_lookups(groups: Mapping[str, FeatureGroup], version: str = "v1") -> li
 
 def churn_features(groups: Mapping[str, FeatureGroup], version: str = "v1") -> HistoricalFeatures:
     """The churn model's features: :func:`churn_lookups` at each ``prediction_time``,
-    strictly before it (``inclusive=False``).
+    strictly before it (``inclusive=False``), and the request-time feature
+    ``days_since_last_txn`` (:data:`~seeknal_spark.example.features.DAYS_SINCE_LAST_TXN`:
+    the spine's ``prediction_time`` in training, the request's at serving).
 
     The label counts the transactions at ``ts >= prediction_time``, so a transaction at
     exactly the prediction time must not be in the spend windows too; not inclusive, every
@@ -126,7 +129,10 @@ def churn_features(groups: Mapping[str, FeatureGroup], version: str = "v1") -> H
     from seeknal_spark.training.historical import HistoricalFeatures
 
     return HistoricalFeatures(
-        churn_lookups(groups, version), timestamp_col=TIMESTAMP_COL, inclusive=False
+        churn_lookups(groups, version),
+        timestamp_col=TIMESTAMP_COL,
+        inclusive=False,
+        on_demand=[DAYS_SINCE_LAST_TXN],
     )
 
 

@@ -13,17 +13,21 @@
 - ``customer_profile`` (SQL transform, daily): ``segment``, ``region``, ``is_premium``
   and ``tenure_days`` for every customer signed up by that day; a row's ``event_time``
   is a midnight (UTC).
+- :data:`DAYS_SINCE_LAST_TXN`, a request-time (on-demand) feature: the days between the
+  request's ``prediction_time`` and ``last_txn_time``, computed by
+  :func:`days_since_last_txn` in the training set (Spark) and in ``get_features``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from seeknal_spark.definitions.aggregation import Aggregation
 from seeknal_spark.definitions.entity import Entity
+from seeknal_spark.definitions.on_demand import OnDemandFeature
 
 if TYPE_CHECKING:
     from seeknal_spark.store.feature_group import FeatureGroup, InputSource
@@ -36,6 +40,8 @@ __all__ = [
     "CUSTOMER_SPEND_AGGREGATIONS",
     "CUSTOMER_SPEND_DEFAULTS",
     "CUSTOMER_SPEND_FEATURES",
+    "DAYS_SINCE_LAST_TXN",
+    "days_since_last_txn",
     "example_feature_groups",
 ]
 
@@ -68,6 +74,40 @@ CUSTOMER_SPEND_DEFAULTS: dict[str, float | int] = {
     "txn_count_30d": 0,
     "avg_amount_30d": 0.0,
 }
+
+#: Days counted when there was no transaction in the 30-day window of ``last_txn_time``.
+NO_RECENT_TXN_DAYS = 30.0
+
+
+def days_since_last_txn(prediction_time: datetime, last_txn_time: datetime | None) -> float:
+    """Days (fractional) from the latest transaction to the request's time.
+
+    ``last_txn_time`` is null when the customer made no transaction in the 30 days
+    before: that counts as :data:`NO_RECENT_TXN_DAYS`. Both arrive as UTC datetimes.
+
+    Examples
+    --------
+    >>> from datetime import timezone
+    >>> days_since_last_txn(datetime(2024, 3, 2, 12, tzinfo=timezone.utc),
+    ...                     datetime(2024, 3, 1, tzinfo=timezone.utc))
+    1.5
+    >>> days_since_last_txn(datetime(2024, 3, 2, tzinfo=timezone.utc), None)
+    30.0
+    """
+    if last_txn_time is None:
+        return NO_RECENT_TXN_DAYS
+    return (prediction_time - last_txn_time).total_seconds() / 86_400
+
+
+#: The example's on-demand feature: the request's time against the looked-up
+#: ``last_txn_time``; the same function runs in training and serving.
+DAYS_SINCE_LAST_TXN = OnDemandFeature(
+    "days_since_last_txn",
+    ["prediction_time", "last_txn_time"],
+    "double",
+    days_since_last_txn,
+    description="Days from the customer's latest transaction (30-day window) to the request.",
+)
 
 CUSTOMER_PROFILE_FEATURES: dict[str, str] = {
     "segment": "string",

@@ -16,8 +16,10 @@ The steps, each reported under its own key of the returned summary:
 5. ``serving``: export the features as of the end of the data to the embedded online store
    (the spend windows as of that time);
 6. ``parity``: :func:`~seeknal_spark.monitoring.parity.validate_parity` and
-   :func:`~seeknal_spark.monitoring.parity.check_values` (every key, zero mismatches or it fails);
-7. ``prediction``: fetch one customer's features online, predict the churn probability;
+   :func:`~seeknal_spark.monitoring.parity.check_values` (every key, and every spine row as
+   a request for the on-demand ``days_since_last_txn``; zero mismatches or it fails);
+7. ``prediction``: fetch one customer's features online with a request (its time),
+   predict the churn probability;
 8. ``drift``: compare the training set with the served snapshot (the model's inputs),
    write an HTML report.
 """
@@ -200,7 +202,7 @@ def run_example(
         "keys_written": {lk["feature_group"]: lk["keys_written"] for lk in meta["lookups"]},
     }
     lap("serve")
-    summary["parity"] = _parity(schema, table, hist)
+    summary["parity"] = _parity(schema, table, hist, spark.read.parquet(paths["churn_spine"]))
     lap("parity")
 
     if customer_id is None:
@@ -208,7 +210,7 @@ def run_example(
         customer_id = str(
             sorted(training_df.loc[training_df[schema.timestamp_col] == latest, "customer_id"])[0]
         )
-    summary["prediction"] = _predict(table, schema, encoding, model, customer_id)
+    summary["prediction"] = _predict(table, schema, encoding, model, customer_id, window_end)
     lap("predict")
     summary["drift"] = _drift(
         spark,
@@ -285,11 +287,13 @@ def _train(
     return model, {**paths, "features": schema.feature_names, **metrics}
 
 
-def _parity(schema: FeatureSchema, table: OnlineTable, hist: HistoricalFeatures) -> dict[str, Any]:
+def _parity(
+    schema: FeatureSchema, table: OnlineTable, hist: HistoricalFeatures, spine: DataFrame
+) -> dict[str, Any]:
     from seeknal_spark.monitoring.parity import check_values, validate_parity
 
     validate_parity(schema, table)
-    report = check_values(table, hist)
+    report = check_values(table, hist, requests=spine)  # spine rows as requests (on-demand)
     report.raise_for_mismatches()
     return {
         "schema_ok": True,
@@ -300,12 +304,21 @@ def _parity(schema: FeatureSchema, table: OnlineTable, hist: HistoricalFeatures)
 
 
 def _predict(
-    table: OnlineTable, schema: FeatureSchema, encoding: Any, model: Any, customer_id: str
+    table: OnlineTable,
+    schema: FeatureSchema,
+    encoding: Any,
+    model: Any,
+    customer_id: str,
+    now: datetime,
 ) -> dict[str, Any]:
     from seeknal_spark.example.churn import churn_probabilities
 
     feature_names = schema.feature_names
-    features = table.get_features(keys=[{"customer_id": customer_id}], feature_names=feature_names)
+    features = table.get_features(
+        keys=[{"customer_id": customer_id}],
+        feature_names=feature_names,
+        request=[{schema.timestamp_col: now}],  # the request's time: days_since_last_txn
+    )
     row = [[features[f] for f in feature_names]]
     if row != schema.matrix(features):  # the two ways of building X agree
         raise AssertionError(f"schema.matrix disagrees with the feature order: {row}")
@@ -332,11 +345,17 @@ def _drift(
     """Training set (reference) against the served snapshot (current) for the features
     ``names``, as an HTML report; a key absent from a lookup's snapshot has its defaults,
     as ``get_features`` serves it."""
+    from seeknal_spark._timestamps import utc_literal
+    from seeknal_spark.definitions.on_demand import order_on_demand
     from seeknal_spark.monitoring.drift import compute_drift
+    from seeknal_spark.training.on_demand import attach_on_demand
 
     reference = spark.read.parquet(training_path).select(*names)
+    # the snapshot holds the stored features; on-demand ones are computed from them and
+    # the request, here a request at the export time, by the function serving runs
+    needed = set(names) | {i for f in hist.on_demand for i in f.inputs}
     parts: list[DataFrame] = [
-        df.select(*lookup.feature_group.entity.join_keys, *[c for c in df.columns if c in names])
+        df.select(*lookup.feature_group.entity.join_keys, *[c for c in df.columns if c in needed])
         for lookup, df in hist.snapshot(as_of)
     ]
     # a key one lookup's snapshot lacks (no transaction in the last 30 days) reads that
@@ -345,13 +364,21 @@ def _drift(
         lookup.output_name(f): value
         for lookup in hist.lookups
         for f, value in lookup.defaults.items()
-        if lookup.output_name(f) in names
+        if lookup.output_name(f) in needed
     }
     current: DataFrame = reduce(
         lambda left, right: left.join(right, on=["customer_id"], how="full"), parts
-    ).select(*names)
+    )
     if defaults:
         current = current.fillna(defaults)
+    if hist.on_demand:
+        types = {name: dtype.simpleString() for name, dtype, _ in hist.output_features()}
+        current = attach_on_demand(
+            current.withColumn(hist.timestamp_col, utc_literal(as_of)),
+            order_on_demand(hist.on_demand),
+            types,
+        )
+    current = current.select(*names)
     # compute_drift runs a few jobs over each side: compute the snapshot join once, into a
     # file rather than the cache (serverless Spark Connect refuses cache() and persist())
     snapshot_path = training_path.rstrip("/").rsplit("/", 1)[0] + "/served_snapshot"

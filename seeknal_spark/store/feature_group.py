@@ -10,6 +10,7 @@ it stores events, and its features are time-window aggregations of them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -222,9 +223,15 @@ class FeatureGroup:
 
         See :func:`seeknal_spark.definitions.fingerprint.transform_hash`: comments,
         docstrings and formatting do not count; helpers of the transform's own module do;
-        closure values, other packages and the data do not.
+        closure values, other packages and the data do not. An event group's hash also
+        covers its aggregations (columns, functions, windows, names), so a backfill never
+        skips a window written under other aggregations.
         """
-        return transform_hash(self.transform if self.transform is not None else _INPUT_AS_IS)
+        base = transform_hash(self.transform if self.transform is not None else _INPUT_AS_IS)
+        if not self.aggregations:
+            return base
+        declared = repr(tuple(self.aggregations))
+        return hashlib.sha256(f"{base}|aggregations:{declared}".encode()).hexdigest()
 
     @property
     def is_event_group(self) -> bool:

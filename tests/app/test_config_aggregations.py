@@ -106,3 +106,35 @@ def test_project_builds_writes_and_looks_up_an_event_group(
         r.customer_id: (r.amount_sum_7d, r.txn_count_7d) for r in hist.to_dataframe(spine).collect()
     }
     assert rows == {"a": (7.0, 1), "b": (None, 0)}
+
+
+def test_a_backfill_does_not_skip_windows_written_under_other_aggregations(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """An event group's hash covers its aggregations: changing one under the same version
+    is refused at the next backfill instead of the window being skipped as written."""
+    from seeknal_spark import Entity, FeatureGroup, FeatureStore
+    from seeknal_spark.app.backfill import materialize_group
+    from seeknal_spark.errors import VersionConflictError
+
+    store = FeatureStore(str(tmp_path / "store"), spark=spark)
+    events = spark.createDataFrame(
+        [("a", datetime(2024, 1, 1, 5), 2.0)], "customer_id string, ts timestamp, amount double"
+    )
+
+    def group(window: str) -> FeatureGroup:
+        return FeatureGroup(
+            "txn_windows",
+            Entity("customer", ["customer_id"]),
+            "ts",
+            inputs={"txns": events},
+            aggregations=[Aggregation("amount", "sum", window, name="spend")],
+            store=store,
+        )
+
+    start, end = datetime(2024, 1, 1), datetime(2024, 1, 2)
+    assert [r.status for r in materialize_group(group("7d"), start, end)] == ["written"]
+    assert [r.status for r in materialize_group(group("7d"), start, end)] == ["skipped"]
+    assert group("7d").transform_hash() != group("30d").transform_hash()
+    with pytest.raises(VersionConflictError, match="txn_windows"):
+        materialize_group(group("30d"), start, end)
