@@ -409,11 +409,13 @@ def test_parity_gate_passes_then_fails_with_exit_1(
     assert code == 0, err
     ok = summary_of(out)
     assert ok["status"] == "ok" and ok["schema_ok"] and ok["values"]["ok"]
-    assert ok["values"]["keys_checked"] == served["keys_written"]
+    # every served key, then every spine row as a request (the on-demand feature)
+    assert ok["values"]["keys_checked"] == served["keys_written"] + trained["rows"]
+    assert ok["values"]["mismatches"]["days_since_last_txn"] == 0
     code, out, _ = run(
         "parity", "--schema", trained["schema"], *config, "--values", "--sample", "3"
     )
-    assert code == 0 and summary_of(out)["values"]["keys_checked"] == 6
+    assert code == 0 and summary_of(out)["values"]["keys_checked"] == 3 + 3 + 3
 
     schema = json.loads(Path(trained["schema"]).read_text())
     for feature in schema["features"]:
