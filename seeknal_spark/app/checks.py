@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from seeknal_spark.app.results import DriftResult, ParityResult
 from seeknal_spark.monitoring.drift import DriftThresholds, compute_drift
-from seeknal_spark.monitoring.parity import check_values, on_demand_problems, schema_problems
+from seeknal_spark.monitoring.parity import check_values, table_problems
 from seeknal_spark.online.table import OnlineTable
 from seeknal_spark.store.inputs import read_path
 from seeknal_spark.training.historical import HistoricalFeatures
@@ -48,14 +48,7 @@ def check_parity(
     if sample is not None and sample < 1:
         raise ValueError(f"sample: give a positive number of keys, got {sample}")
     schema = FeatureSchema.load(schema_path)
-    problems = list(schema_problems(schema, table.metadata))
-    if schema.on_demand:
-        attached = {f.name: f for f in table.on_demand}
-        problems += [
-            line
-            for line in on_demand_problems(schema, attached, on_demand_from)
-            if line not in problems
-        ]
+    problems = table_problems(schema, table, attached_as=on_demand_from, require_attached=True)
     schema_ok = not problems
     values: Mapping[str, object] | str | None = None
     if historical is not None:

@@ -143,6 +143,25 @@ def on_demand_problems(schema: FeatureSchema, served: Mapping[str, Any], where: 
     return problems
 
 
+def table_problems(
+    schema: FeatureSchema,
+    online_table: OnlineTable,
+    *,
+    attached_as: str = "the functions given to the table",
+    require_attached: bool = False,
+) -> list[str]:
+    """:func:`schema_problems` of the table's metadata, then how the on-demand functions
+    attached to ``online_table`` (named ``attached_as`` in a problem) differ from the
+    schema's; without ``require_attached``, a table with none attached is not compared."""
+    problems = schema_problems(schema, online_table.metadata)
+    if schema.on_demand and (require_attached or online_table.on_demand):
+        attached = {f.name: f for f in online_table.on_demand}
+        for line in on_demand_problems(schema, attached, attached_as):
+            if line not in problems:
+                problems.append(line)
+    return problems
+
+
 def validate_parity(schema: FeatureSchema, online_table: OnlineTable) -> None:
     """Raise :class:`ParityError` naming every problem, or return when the table fits.
 
@@ -150,12 +169,7 @@ def validate_parity(schema: FeatureSchema, online_table: OnlineTable) -> None:
     features both as recorded with the snapshot and as attached to ``online_table`` (the
     functions this process runs). Passing means the online table can serve this model.
     """
-    problems = schema_problems(schema, online_table.metadata)
-    if schema.on_demand and online_table.on_demand:
-        attached = {f.name: f for f in online_table.on_demand}
-        for line in on_demand_problems(schema, attached, "the functions given to the table"):
-            if line not in problems:
-                problems.append(line)
+    problems = table_problems(schema, online_table)
     if problems:
         raise ParityError(
             f"online table {online_table.name!r} cannot serve this model "

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import DataType, StructField, StructType
 
 from seeknal_spark._timestamps import arrow_utc
 from seeknal_spark.definitions.on_demand import OnDemandFeature, arrow_type, compute
@@ -31,8 +31,8 @@ __all__ = ["attach_on_demand", "check_on_demand", "on_demand_failure", "spark_ty
 _FAILURE = re.compile(r"OnDemandFeatureError: (.*)")
 
 
-def spark_type(name: str) -> StructField:
-    """A nullable field of the Spark type ``name`` (one of the on-demand output types)."""
+def spark_type(name: str) -> DataType:
+    """The Spark type ``name`` (one of the on-demand output types)."""
     from pyspark.sql.types import (
         BooleanType,
         DateType,
@@ -52,7 +52,7 @@ def spark_type(name: str) -> StructField:
         "date": DateType(),
         "timestamp": TimestampType(),
     }
-    return StructField("_", types[name], True)
+    return types[name]
 
 
 def check_on_demand(
@@ -128,7 +128,7 @@ def attach_on_demand(
                 table = table.append_column(feature.name, array)
             yield from arrow_utc(table).to_batches()
 
-    fields = [StructField(f.name, spark_type(f.output_type).dataType, True) for f in features]
+    fields = [StructField(f.name, spark_type(f.output_type), True) for f in features]
     return df.mapInArrow(run, StructType([*df.schema.fields, *fields]))
 
 
