@@ -101,13 +101,24 @@ def write_failure(group: str, version: str, exc: BaseException) -> SeeknalError 
 
 
 def resolve_input(
-    spark: SparkSession, group: str, input_name: str, source: InputSource
+    spark: SparkSession,
+    group: str,
+    input_name: str,
+    source: InputSource,
+    window_start: datetime,
+    window_end: datetime | None,
 ) -> DataFrame:
-    """The DataFrame of one named input (paths and tables through the one input policy)."""
+    """The DataFrame of one named input (paths and tables through the one input policy).
+
+    A function source is called with the session and, when it declares them (by name,
+    as a transform does), ``window_start`` and ``window_end``: the write's window as UTC
+    datetimes (``window_end`` None when open-ended), so it can read only the partitions
+    the window needs (a partitioned folder given as a path is listed whole).
+    """
     if isinstance(source, DataFrame):
         return source
     if callable(source):
-        frame = source(spark)
+        frame = source(spark, **_window_arguments(source, window_start, window_end))
         if not isinstance(frame, DataFrame):
             raise TypeError(
                 f"feature group {group!r}: input {input_name!r} function returned "
@@ -122,6 +133,20 @@ def resolve_input(
     )
 
 
+def _window_arguments(
+    source: Callable[..., DataFrame],
+    window_start: datetime | None,
+    window_end: datetime | None,
+) -> dict[str, datetime | None]:
+    """The window arguments an input function declares (none for ``f(spark)``)."""
+    try:
+        params = inspect.signature(source).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: called with the session alone
+        return {}
+    wanted = {"window_start": window_start, "window_end": window_end}
+    return {name: value for name, value in wanted.items() if name in params}
+
+
 def run_transform(
     spark: SparkSession,
     group: str,
@@ -131,7 +156,9 @@ def run_transform(
     window_end: datetime | None,
 ) -> DataFrame:
     """Call the transform with its inputs (and the window, when it asks for it)."""
-    frames = {n: resolve_input(spark, group, n, s) for n, s in inputs.items()}
+    frames = {
+        n: resolve_input(spark, group, n, s, window_start, window_end) for n, s in inputs.items()
+    }
     if isinstance(transform, str):
         args: dict[str, Any] = {}
         for param in set(_SQL_PARAM.findall(transform)):

@@ -81,6 +81,10 @@ _CONFLICTS = (
     "DELTA_TABLE_ALREADY_EXISTS",
     "DELTA_PATH_EXISTS",
 )
+#: Commits searched first for a write id (then the whole history): a write reads its own
+#: commit back right after it, so reading every commit file of a long history is rare.
+_RECENT_COMMITS = 16
+
 _MISSING = ("DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND")
 
 
@@ -159,12 +163,17 @@ def commit_version(spark: SparkSession, target: DeltaTarget, write_id: str) -> i
         When no commit in the table's history carries it (it was vacuumed from the log, or
         the write did not commit): the version is never guessed.
     """
-    rows = (
-        read_history(spark, target)
-        .where(F.col("seeknal").contains(f'"write_id": "{write_id}"'))
-        .select("version")
-        .collect()  # at most one row: the id is unique
-    )
+    marker = f'"write_id": "{write_id}"'
+    rows: list[Any] = []
+    for limit in (_RECENT_COMMITS, None):  # a write looks itself up just after committing
+        rows = (
+            read_history(spark, target, limit=limit)
+            .where(F.col("seeknal").contains(marker))
+            .select("version")
+            .collect()  # at most one row: the id is unique
+        )
+        if rows:
+            break
     if len(rows) != 1:
         raise NotFoundError(
             f"table {target.location!r}: {len(rows)} commits carry write id {write_id!r} in "

@@ -111,7 +111,9 @@ class FeatureGroup:
     inputs:
         ``{"txns": source}`` where a source is a DataFrame, a metastore table name
         (``"db.table"``), a path (read as Delta, or Parquet/CSV/JSON by suffix), or a
-        function of the SparkSession returning a DataFrame.
+        function of the SparkSession returning a DataFrame; a function that declares
+        ``window_start`` / ``window_end`` gets the write's window (UTC datetimes), so
+        it can read only the partitions the window needs.
     store:
         The :class:`~seeknal_spark.store.feature_store.FeatureStore` to write to (or call
         ``store.register(fg)``).
@@ -296,7 +298,7 @@ class FeatureGroup:
             spark = self._require_store().spark
         if self.transform is None:  # an event group's single input, as is
             [(source_name, source)] = self.inputs.items()
-            raw = resolve_input(spark, self.name, source_name, source)
+            raw = resolve_input(spark, self.name, source_name, source, start, end)
         else:
             raw = run_transform(spark, self.name, self.transform, self.inputs, start, end)
         required = [*self.entity.join_keys, self.event_time_col]

@@ -23,7 +23,15 @@ __all__ = ["merge_window", "next_version", "refuse_emptying", "reject_nulls"]
 def refuse_emptying(
     store: FeatureStore, group: str, version: str, rows: DataFrame, condition: str, window: str
 ) -> None:
-    """Raise :class:`EmptyWindowError` when ``rows`` is empty but the window is not."""
+    """Raise :class:`EmptyWindowError` when ``rows`` is empty but the window is not.
+
+    The stored window is checked first: Delta answers it from file statistics (the table
+    state the write reads anyway), so a write of a new window never reads its input twice.
+    """
+    if not store.table_exists(group, version):
+        return
+    if store.read_table(group, version).where(condition).isEmpty():
+        return
     try:
         empty = rows.isEmpty()
     except Exception as exc:
@@ -31,9 +39,7 @@ def refuse_emptying(
         if failure is not None:
             raise failure from exc
         raise
-    if not empty or not store.table_exists(group, version):
-        return
-    if store.read_table(group, version).where(condition).isEmpty():
+    if not empty:
         return
     raise EmptyWindowError(
         f"feature group {group!r} version {version!r}: the transform returned no rows "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -316,6 +317,45 @@ def test_transform_receives_window_and_spark(spark: SparkSession, store_path: st
     make_fg(spark, FeatureStore(store_path, spark=spark), transform=windowed).write(JAN[2])
     assert seen["spark"] is spark
     assert seen["start"] == datetime.fromisoformat("2024-01-03T00:00:00+00:00")
+
+
+def test_input_function_reads_only_the_windows_partitions(
+    spark: SparkSession, store_path: str, tmp_path: Path
+) -> None:
+    raw = str(tmp_path / "raw")
+    txns(spark).withColumn("day", F.to_date("ts").cast("string")).write.partitionBy("day").parquet(
+        raw
+    )
+    calls: list[tuple[datetime, datetime | None]] = []
+
+    def by_day(
+        spark: SparkSession, window_start: datetime, window_end: datetime | None
+    ) -> DataFrame:
+        calls.append((window_start, window_end))
+        assert window_end is not None
+        days = [
+            window_start.date() + timedelta(days=i)
+            for i in range(window_end.day - window_start.day)
+        ]
+        folders = [f"{raw}/day={d}" for d in days if (Path(raw) / f"day={d}").exists()]
+        return spark.read.option("basePath", raw).parquet(*folders).drop("day")
+
+    fg = make_fg(spark, FeatureStore(store_path, spark=spark), inputs={"txns": by_day})
+    fg.write(JAN[1], JAN[3])
+    fg.write(JAN[3], JAN[5])
+    utc = [datetime.fromisoformat(f"2024-01-0{d}T00:00:00+00:00") for d in (2, 4, 6)]
+    assert calls == [(utc[0], utc[1]), (utc[1], utc[2])]
+    stored = fg.read().select("customer_id", "day", "spend")
+    expected = spark.createDataFrame(
+        [
+            ("c1", datetime(2024, 1, 2), 20.0),
+            ("c2", datetime(2024, 1, 2), 5.0),
+            ("c2", datetime(2024, 1, 4), 7.0),
+            ("c3", datetime(2024, 1, 5), 1.5),
+        ],
+        "customer_id string, day timestamp, spend double",
+    )
+    assertDataFrameEqual(stored, expected)
 
 
 def test_concurrent_writes_of_different_windows_both_land(
