@@ -1,12 +1,13 @@
 """The one Delta write protocol of the store, in SQL and the DataFrame API only.
 
 Everything here runs on classic Spark and on Spark Connect (no ``DeltaTable`` Python API):
-existence and table properties come from ``DESCRIBE DETAIL``, commits from
+existence and table properties come from ``SHOW TBLPROPERTIES`` (``DESCRIBE DETAIL`` for a
+metastore table), commits from
 ``DESCRIBE HISTORY``, table creation from ``DataFrame.writeTo(...).create()``.
 
 A write (:func:`commit_write`), inside one retry loop:
 
-1. reads the table's state (``DESCRIBE DETAIL``); when there is no table it *creates* it
+1. reads the table's properties (:func:`table_properties`); when there is no table it *creates* it
    with the rows and the given table properties in version 0 — Delta writes a version's
    log file put-if-absent, so of two creators exactly one wins and the other retries
    (1b: over a folder that a failed creator left without a commit, with ``REPLACE``,
@@ -126,10 +127,19 @@ def retry_on_conflict(action: Callable[[], T], *, what: str, attempts: int = 8) 
 
 
 def table_properties(spark: SparkSession, target: DeltaTarget) -> dict[str, str] | None:
-    """The table's properties (``DESCRIBE DETAIL``), or None when there is no Delta table."""
+    """The table's properties, or None when there is no Delta table.
+
+    A path is read with ``SHOW TBLPROPERTIES``, which needs only the table's metadata:
+    ``DESCRIBE DETAIL`` also counts its files, so it rebuilds the whole table state from
+    the log (seconds on a table of many commits), which an append never needs. A metastore
+    table is read with ``DESCRIBE DETAIL``, which also says whether it is a Delta table.
+    """
     if target.is_table and not spark.catalog.tableExists(target.location):
         return None
     try:
+        if not target.is_table:
+            shown = spark.sql(f"SHOW TBLPROPERTIES {target.sql}").collect()  # a few rows
+            return {str(row[0]): str(row[1]) for row in shown}
         row = spark.sql(f"DESCRIBE DETAIL {target.sql}").select("format", "properties").first()
     except Exception as exc:
         if any(marker in str(exc) for marker in _MISSING):

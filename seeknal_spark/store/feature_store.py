@@ -267,7 +267,7 @@ class FeatureStore:
 
     # -- tables ----------------------------------------------------------------------------
     def table_exists(self, group: str, version: str) -> bool:
-        """Whether the group version has a Delta table (``DESCRIBE DETAIL``)."""
+        """Whether the group version has a Delta table (its properties can be read)."""
         return table_properties(self.spark, self.target(group, version)) is not None
 
     def _require_table(self, group: str, version: str) -> str:
