@@ -2,13 +2,13 @@
 
 Everything here runs on classic Spark and on Spark Connect (no ``DeltaTable`` Python API):
 existence and table properties come from ``SHOW TBLPROPERTIES`` (``DESCRIBE DETAIL`` for a
-metastore table), commits from
-``DESCRIBE HISTORY``, table creation from ``DataFrame.writeTo(...).create()``.
+metastore table), commits from ``DESCRIBE HISTORY``, table creation from
+``DataFrame.writeTo(...).create()``.
 
 A write (:func:`commit_write`), inside one retry loop:
 
-1. reads the table's properties (:func:`table_properties`); when there is no table it *creates* it
-   with the rows and the given table properties in version 0 — Delta writes a version's
+1. reads the table's properties (:func:`table_properties`); when there is no table it
+   *creates* it with the rows and the given table properties in version 0 — Delta writes a version's
    log file put-if-absent, so of two creators exactly one wins and the other retries
    (1b: over a folder that a failed creator left without a commit, with ``REPLACE``,
    which also commits version 0 put-if-absent);
