@@ -8,8 +8,8 @@ metastore table), commits from ``DESCRIBE HISTORY``, table creation from
 A write (:func:`commit_write`), inside one retry loop:
 
 1. reads the table's properties (:func:`table_properties`); when there is no table it
-   *creates* it with the rows and the given table properties in version 0 — Delta writes a version's
-   log file put-if-absent, so of two creators exactly one wins and the other retries
+   *creates* it with the rows and the given table properties in version 0 — Delta writes
+   a version's log file put-if-absent, so of two creators exactly one wins and the other retries
    (1b: over a folder that a failed creator left without a commit, with ``REPLACE``,
    which also commits version 0 put-if-absent);
 2. when the table exists, hands its properties to the caller's check, which raises
